@@ -44,6 +44,7 @@ from bidroom.stores.redis import RedisClient
 __all__ = [
     "AuctionExecutor",
     "ResultPublished",
+    "RoomEvent",
     "RoomKeys",
     "Snapshot",
     "event_from_wire",
@@ -95,7 +96,17 @@ class ResultPublished:
     result: dict[str, Any]
 
 
-RoomEvent = Event | ResultPublished
+# What the room's stream holds: the events that happened (refusals and duplicates never do).
+RoomEvent = (
+    BidAccepted
+    | AuctionExtended
+    | SignedIn
+    | SuppliersInvited
+    | AuctionPaused
+    | AuctionResumed
+    | AuctionClosed
+    | ResultPublished
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +147,13 @@ def event_from_wire(ev: dict[str, Any]) -> RoomEvent:
     raise ValueError(f"unknown room event type {kind!r}")
 
 
-def decode_event(payload: bytes) -> RoomEvent:
+def decode_event(payload: bytes | str) -> RoomEvent:
     return event_from_wire(msgpack.unpackb(payload, raw=False))
+
+
+def _entry_payloads(entries: Any) -> list[bytes]:
+    """The msgpack payloads of XRANGE entries ((id, {b"e": payload}), ...)."""
+    return [fields[b"e"] for _id, fields in (entries or [])]
 
 
 def _settings_fields(settings: AuctionSettings) -> list[str]:
@@ -214,7 +230,7 @@ class AuctionExecutor:
         except RedisError as exc:
             raise StoreError(f"Redis failed running {op!r}: {exc}") from exc
         reply: dict[str, Any] = msgpack.unpackb(raw, raw=False)
-        if reply.get("r") == "unknown":
+        if reply["r"] == "unknown":
             raise NotFoundError(f"no auction room {auction_id!r}", code="auction_not_found")
         return reply
 
@@ -228,7 +244,8 @@ class AuctionExecutor:
             msgpack.packb(_settings_fields(settings)),
             msgpack.packb(sorted(set(invited))),
         )
-        return reply["r"] == "created"
+        created: bool = reply["r"] == "created"
+        return created
 
     async def place_bid(
         self, auction_id: str, supplier_id: str, bid_id: str, price_fen: int
@@ -288,15 +305,6 @@ class AuctionExecutor:
             return CommandRefused("close", reply["reason"])
         return AuctionClosed(reply["seq"], reply["now"], reply["end"], bool(reply["failed"]),
                              reply["vb"])
-
-    async def close_or_next_end(self, auction_id: str) -> tuple[AuctionClosed | None, int | None]:
-        """Try to close; when not due, also say when the end now is (for the scheduler)."""
-        reply = await self._call(auction_id, "close")
-        if reply["r"] == "ok":
-            closed = AuctionClosed(reply["seq"], reply["now"], reply["end"],
-                                   bool(reply["failed"]), reply["vb"])
-            return closed, None
-        return None, reply.get("end")
 
     async def publish_result(self, auction_id: str, result: dict[str, Any]) -> int:
         """Append the result event once; later calls return the first one's sequence."""
@@ -378,7 +386,7 @@ class AuctionExecutor:
                 return None  # the gap is no longer in the stream: the caller sends a snapshot
         elif after_seq > 0:
             return None
-        return [decode_event(fields[b"e"]) for _id, fields in entries]
+        return [decode_event(payload) for payload in _entry_payloads(entries)]
 
     async def result_event(self, auction_id: str) -> ResultPublished | None:
         """The result event, if published (read from the stream by its sequence)."""
@@ -386,8 +394,13 @@ class AuctionExecutor:
         if snap.result_seq is None:
             return None
         key = self.keys(auction_id).ev
-        entries = await self._redis.xrange(key, f"0-{snap.result_seq}", f"0-{snap.result_seq}")
-        if not entries:
+        try:
+            entries = await self._redis.xrange(key, f"0-{snap.result_seq}",
+                                               f"0-{snap.result_seq}")
+        except RedisError as exc:
+            raise StoreError(f"Redis failed: {exc}") from exc
+        payloads = _entry_payloads(entries)
+        if not payloads:
             return None
-        event = decode_event(entries[0][1][b"e"])
+        event = decode_event(payloads[0])
         return event if isinstance(event, ResultPublished) else None

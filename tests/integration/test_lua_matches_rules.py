@@ -129,7 +129,9 @@ def to_command(state: AuctionState, kind: str, args: Any, counter: int,
     return Close(start + args[1])
 
 
-async def execute(executor: AuctionExecutor, auction_id: str, command: Command) -> tuple[Event, ...]:
+async def execute(
+    executor: AuctionExecutor, auction_id: str, command: Command
+) -> tuple[Event, ...]:
     if isinstance(command, PlaceBid):
         return await executor.place_bid(auction_id, command.supplier_id, command.bid_id,
                                         command.price_fen)

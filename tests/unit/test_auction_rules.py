@@ -214,7 +214,7 @@ def test_equal_prices_rank_by_acceptance_order() -> None:
 
 
 def test_a_duplicate_bid_id_returns_the_original_acceptance_and_changes_nothing() -> None:
-    st, first = bid(state(), "s1", 900_000, START, bid_id="b1")
+    st, _first = bid(state(), "s1", 900_000, START, bid_id="b1")
     again = decide(st, PlaceBid("s1", "b1", 800_000, START + 5))
     assert again.state == st
     assert again.events == (BidDuplicated("s1", "b1", 1, 900_000, START),)

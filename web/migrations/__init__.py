@@ -1,0 +1,2 @@
+"""Alembic migrations of the project's SQL schema (core + market). Run them with
+``web.db.upgrade_database`` or ``alembic -c web/migrations/alembic.ini upgrade head``."""
