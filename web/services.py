@@ -1,0 +1,128 @@
+"""The services one server process holds, built in the app's lifespan and torn down after it.
+
+Also the server clock: Redis' clock in production (the same clock the Lua script reads), or the
+test clock — a value in Redis that tests set — when ``BIDROOM_TEST_CLOCK=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bidroom.auction.closer import AuctionCloser
+from bidroom.auction.executor import AuctionExecutor
+from bidroom.config import Settings
+from bidroom.errors import StoreError
+from bidroom.receipts import PlatformKey
+from bidroom.rooms.hub import RoomHub
+from bidroom.stores.redis import RedisClient, connect_redis, redis_time_ms
+from bidroom.stores.sql import AuctionRepository, make_engine, make_session_factory
+from market.registry import Registry
+from web.db import upgrade_database
+
+__all__ = ["TEST_CLOCK_KEY", "ServerClock", "Services", "build_services", "name_ranking"]
+
+log = logging.getLogger("bidroom.web")
+
+TEST_CLOCK_KEY = "bidroom:testclock"
+
+
+class ServerClock:
+    """Server time in ms. ``script_now`` is what the Lua script gets: None = Redis' TIME."""
+
+    def __init__(self, redis: RedisClient, *, test_clock: bool) -> None:
+        self._redis = redis
+        self._test = test_clock
+
+    async def _test_now(self) -> int | None:
+        try:
+            raw = await self._redis.get(TEST_CLOCK_KEY)
+        except RedisError as exc:
+            raise StoreError(f"Redis failed reading the test clock: {exc}") from exc
+        return int(raw) if raw is not None else None
+
+    async def script_now(self) -> int | None:
+        return await self._test_now() if self._test else None
+
+    async def now_ms(self) -> int:
+        if self._test:
+            now = await self._test_now()
+            if now is not None:
+                return now
+        return await redis_time_ms(self._redis)
+
+
+async def name_ranking(registry: Registry, result: dict[str, Any]) -> dict[str, Any]:
+    """A result with each ranked supplier's names (zh, en) and the winner's, after the close."""
+    names: dict[str, tuple[str, str]] = {}
+    ranking = []
+    for entry in result.get("ranking", []):
+        org = await registry.get_organisation(entry["supplier_id"])
+        zh, en = (org.name, org.name_en) if org else ("", "")
+        names[entry["supplier_id"]] = (zh, en)
+        ranking.append({**entry, "supplier_name": zh, "supplier_name_en": en})
+    decorated = {**result, "ranking": ranking}
+    winner = result.get("winner_id")
+    if winner is not None and winner in names:
+        decorated["winner_name"], decorated["winner_name_en"] = names[winner]
+    return decorated
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: RedisClient
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    registry: Registry
+    auctions: AuctionRepository
+    executor: AuctionExecutor
+    hub: RoomHub
+    closer: AuctionCloser
+    platform_key: PlatformKey
+    clock: ServerClock
+
+    async def result_with_names(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Identities are revealed with the result: add each organisation's names."""
+        return await name_ranking(self.registry, result)
+
+    async def aclose(self) -> None:
+        await self.closer.stop()
+        await self.hub.stop()
+        await self.engine.dispose()
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.aclose()
+
+
+async def build_services(settings: Settings, *, redis_url: str, database_url: str) -> Services:
+    """Connect, migrate, load the platform key, start the hub and the closer."""
+    redis = connect_redis(redis_url)
+    clock = ServerClock(redis, test_clock=settings.test_clock)
+    if settings.test_clock:
+        log.warning("BIDROOM_TEST_CLOCK=1: server time comes from the Redis key %s",
+                    TEST_CLOCK_KEY)
+    await upgrade_database(database_url)
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    registry = Registry(sessions)
+    auctions = AuctionRepository(sessions)
+    executor = AuctionExecutor(redis, now_source=clock.script_now,
+                               stream_maxlen=settings.stream_maxlen)
+    platform_key = PlatformKey.load_or_create(settings.data_dir / "platform-key.pem")
+
+    async def decorate_result(result: dict[str, Any]) -> dict[str, Any]:
+        return await name_ranking(registry, result)
+
+    hub = RoomHub(executor, now_ms=clock.now_ms, decorate_result=decorate_result)
+    closer = AuctionCloser(executor, auctions, now_ms=clock.now_ms,
+                           poll_ms=100 if settings.test_clock else 1_000)
+    services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
+                        closer, platform_key, clock)
+    await hub.start()
+    closer.start()
+    return services
