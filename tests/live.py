@@ -129,22 +129,22 @@ class Client:
     async def send_raw(self, frame: bytes | str) -> None:
         await self.ws.send(frame)
 
-    async def recv(self, timeout: float = 10.0) -> dict[str, Any]:
-        frame = await asyncio.wait_for(self.ws.recv(), timeout)
+    async def recv(self, wait_s: float = 10.0) -> dict[str, Any]:
+        frame = await asyncio.wait_for(self.ws.recv(), wait_s)
         if isinstance(frame, bytes):
             decoded: dict[str, Any] = msgpack.unpackb(frame, raw=False)
         else:
             decoded = json.loads(frame)
         return decoded
 
-    async def recv_until(self, predicate: Any, timeout: float = 10.0) -> tuple[
+    async def recv_until(self, predicate: Any, wait_s: float = 10.0) -> tuple[
         dict[str, Any], list[dict[str, Any]]
     ]:
         """Receive until a message matches; return it and everything received before it."""
         seen: list[dict[str, Any]] = []
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait_s):
             while True:
-                msg = await self.recv(timeout)
+                msg = await self.recv(wait_s)
                 if predicate(msg):
                     return msg, seen
                 seen.append(msg)

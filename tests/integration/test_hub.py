@@ -56,7 +56,9 @@ class FakeSink:
 
 
 @pytest.fixture
-async def room(redis_url: str) -> AsyncIterator[tuple[AuctionExecutor, RoomHub, str, dict[str, int]]]:
+async def room(
+    redis_url: str,
+) -> AsyncIterator[tuple[AuctionExecutor, RoomHub, str, dict[str, int]]]:
     client: RedisClient = connect_redis(redis_url)
     clock = {"now": START}
 
