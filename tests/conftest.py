@@ -98,3 +98,16 @@ async def session_factory(migrated_database_url: str) -> AsyncIterator[object]:
         yield make_session_factory(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local 3-master Redis Cluster (skipped on machines without redis-server, not in CI)."""
+    from tests.cluster import LocalCluster, require_cluster_binary
+
+    require_cluster_binary()
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()

@@ -152,20 +152,37 @@ def test_percent_of_matches_exact_integer_arithmetic() -> None:
             assert percent_of(reference, bp) == -(-(reference * bp) // 10_000)
 
 
+Case = tuple[AuctionSettings, list[str], list[tuple[str, Any]]]
+
+
 @pytest.mark.asyncio
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=scenario())
 async def test_the_lua_executor_decides_every_command_as_the_rules_do(
-    redis_url: str, case: tuple[AuctionSettings, list[str], list[tuple[str, Any]]]
+    redis_url: str, case: Case
 ) -> None:
+    await run_case(redis_url, case)
+
+
+@pytest.mark.asyncio
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=scenario())
+async def test_the_lua_executor_runs_unchanged_on_redis_cluster(
+    cluster_url: str, case: Case
+) -> None:
+    await run_case(cluster_url, case)
+
+
+async def run_case(url: str, case: Case) -> None:
     auction, invited, steps = case
     clock = {"now": auction.start_ms}
 
     async def now() -> int:
         return clock["now"]
 
-    client = connect_redis(redis_url)
+    client = connect_redis(url)
     try:
         executor = AuctionExecutor(client, now_source=now, stream_maxlen=1_000)
         assert await executor.create(auction, invited)
@@ -191,3 +208,4 @@ async def test_the_lua_executor_decides_every_command_as_the_rules_do(
     finally:
         await client.delete(*executor.keys(auction.auction_id).all())
         await client.aclose()
+
