@@ -255,14 +255,18 @@ class RoomHub:
 
     async def _on_payload(self, auction_id: str, payload: bytes) -> None:
         room = self._rooms.get(auction_id)
-        if room is None or room.replica is None:
+        if room is None:
             return
         try:
             event = decode_event(payload)
         except (ValueError, KeyError, msgpack.UnpackException):
             log.error("undecodable event on %s", auction_id)
             return
+        # The lock, not the replica, decides: a join may be loading the room right now, and
+        # this event then either is in its snapshot or follows it.
         async with room.lock:
+            if room.replica is None:
+                return
             if event.seq <= room.replica.seq:
                 return  # already applied (catch-up raced with pub/sub)
             if event.seq != room.replica.seq + 1:
