@@ -160,3 +160,14 @@ def data_dir(tmp: Path) -> Path:
     path = tmp / "data"
     path.mkdir(exist_ok=True)
     return path
+
+
+async def join(client: Client, auction_id: str, **fields: Any) -> tuple[
+    dict[str, Any], list[dict[str, Any]]
+]:
+    """Join a room: return the first message of the join (snapshot, event or error) and all
+    messages up to and including ``joined`` (or the error)."""
+    rid = await client.send("join", auction_id=auction_id, **fields)
+    reply, before = await client.recv_until(lambda m: m.get("re") == rid)
+    messages = [*before, reply]
+    return messages[0], messages

@@ -74,7 +74,8 @@ class WsConnection:
     def drop(self, code: int, reason: str) -> None:
         if self._close is None:
             self._close = (code, reason)
-            self._queue.clear()
+            if len(self._queue) >= self._limit:
+                self._queue.clear()  # a slow consumer: what it did not read is not sent
             self._ready.set()
 
     # -- helpers -------------------------------------------------------------------------------
@@ -163,13 +164,14 @@ class _Session:
         self.services = services
         self.conn = conn
 
-    async def authenticate(self, token: str) -> None:
+    async def authenticate(self, token: str, request_id: Any = None) -> None:
         principal = await authenticate_token(self.services, token)
         conn = self.conn
         conn.principal = principal
         conn.audience = audience_for(principal)
         conn.supplier_id = principal.org_id if principal.has_role(Role.SUPPLIER) else None
-        conn.send("welcome", protocol=1, server_time_ms=await self.services.clock.now_ms(),
+        now = await self.services.clock.now_ms()
+        conn.send("welcome", re=request_id, protocol=1, server_time_ms=now,
                   user={"id": principal.user_id, "name": principal.user_name},
                   org={"id": principal.org_id, "name": principal.org_name,
                        "kind": principal.org_kind},
@@ -192,7 +194,7 @@ class _Session:
             token = msg.get("token")
             if not isinstance(token, str):
                 raise ValidationError("auth needs a token", code="missing_field", field="token")
-            await self.authenticate(token)
+            await self.authenticate(token, msg.get("id"))
             return
         principal = conn.principal
         if principal is None:

@@ -15,7 +15,7 @@ import pytest
 
 from bidroom.config import Settings
 from bidroom.receipts import verify_document
-from tests.live import Client, LiveServer, live_server
+from tests.live import Client, LiveServer, join, live_server
 
 T0 = 1_900_000_000_000  # the test clock's start; the auction opens at T0 + 1 s
 MINUTE = 60_000
@@ -78,11 +78,11 @@ async def test_four_suppliers_bid_live_a_purchaser_watches_and_the_auction_close
         Client.connect(server.ws_url, acc["s4"].token) as s4,
     ):
         suppliers = {"s1": s1, "s2": s2, "s3": s3, "s4": s4}
-        snap = await watcher.request("join", auction_id=auction_id)
+        snap, _ = await join(watcher, auction_id)
         assert snap["type"] == "snapshot" and snap["room"]["phase"] == "open"
         assert snap["room"]["ladder"] == []
         for client in suppliers.values():
-            first = await client.request("join", auction_id=auction_id)
+            first, _ = await join(client, auction_id)
             assert first["type"] == "snapshot"
             assert "ladder" not in first["room"]  # suppliers never see the ladder
 
@@ -162,14 +162,14 @@ async def test_a_client_rejoining_with_its_last_seq_gets_exactly_the_missing_eve
     await server.set_clock(T0 + 2_000)
     async with Client.connect(server.ws_url, acc["agency"].token) as watcher:
         # the agency of another org is not a party: refused, connection stays up
-        refused = await watcher.request("join", auction_id=auction_id)
+        refused, _ = await join(watcher, auction_id)
         assert refused["type"] == "error" and refused["code"] == "not_invited"
     async with Client.connect(server.ws_url, acc["purchaser"].token) as watcher:
-        snap = await watcher.request("join", auction_id=auction_id)
+        snap, _ = await join(watcher, auction_id)
         last_seq = snap["seq"]
     async with Client.connect(server.ws_url, acc["s1"].token) as s1:
         # s1 stays in the room, so this process keeps the room's recent history
-        await s1.request("join", auction_id=auction_id)
+        await join(s1, auction_id)
         for n in range(5):
             reply = await s1.request("bid", auction_id=auction_id, bid_id=f"b{n}",
                                      price_fen=900_000 - n * 1_000)

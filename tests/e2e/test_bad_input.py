@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bidroom.config import Settings
 from tests.e2e.test_auction_room import MINUTE, T0, create_auction
-from tests.live import Client, LiveServer, live_server
+from tests.live import Client, LiveServer, join, live_server
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ async def test_malformed_frames_unknown_types_and_bad_fields_get_errors_and_stor
         rejected = await outsider.request("bid", auction_id=auction_id, bid_id="o",
                                           price_fen=900_000)
         assert rejected["type"] == "bid_rejected" and rejected["reason"] == "not_invited"
-        err = await outsider.request("join", auction_id=auction_id)
+        err, _ = await join(outsider, auction_id)
         assert err["code"] == "not_invited"
 
     snap = await server.services.executor.snapshot(auction_id)
@@ -119,7 +119,7 @@ async def test_json_text_frames_work_and_a_float_is_refused_by_name(server: Live
 async def test_authentication_by_message_and_refusal_of_a_bad_token(server: LiveServer) -> None:
     acc = server.accounts
     async with Client.connect(server.ws_url, None) as anon:
-        err = await anon.request("join", auction_id="auc_x")
+        err, _ = await join(anon, "auc_x")
         assert err["code"] == "unauthenticated"
         await assert_alive(anon)
         welcome = await anon.request("auth", token=acc["purchaser"].token)
