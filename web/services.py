@@ -6,7 +6,7 @@ test clock — a value in Redis that tests set — when ``BIDROOM_TEST_CLOCK=1``
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = ["TEST_CLOCK_KEY", "ServerClock", "Services", "build_services", "name_
 log = logging.getLogger("bidroom.web")
 
 TEST_CLOCK_KEY = "bidroom:testclock"
+SHUTDOWN_STEP_S = 5.0
 
 
 class ServerClock:
@@ -92,11 +93,15 @@ class Services:
         return await name_ranking(self.registry, result)
 
     async def aclose(self) -> None:
-        await self.closer.stop()
-        await self.hub.stop()
-        await self.engine.dispose()
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.aclose()
+        """Stop everything; a step that hangs (a dead connection) is abandoned after 5 s."""
+        steps = (self.closer.stop, self.hub.stop, self.engine.dispose, self.redis.aclose)
+        for step in steps:
+            try:
+                await asyncio.wait_for(step(), SHUTDOWN_STEP_S)
+            except TimeoutError:
+                log.warning("shutdown step %s did not finish in %s s", step, SHUTDOWN_STEP_S)
+            except (RedisError, OSError) as exc:
+                log.warning("shutdown step %s failed: %s", step, exc)
 
 
 async def build_services(settings: Settings, *, redis_url: str, database_url: str) -> Services:

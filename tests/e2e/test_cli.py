@@ -1,0 +1,306 @@
+"""The ``bidroom`` command end to end: real processes, real ports, real stores.
+
+``serve`` comes up and answers health; on the embedded defaults its Redis outlives ``kill -9``
+(so an acknowledged bid does too) and stops on a clean exit; ``admin bootstrap`` gives a
+working admin token; ``receipt verify`` accepts a receipt signed with the server's key and
+refuses a tampered one; ``demo`` seeds accounts and auctions that the API then shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from bidroom.receipts import PlatformKey, make_bid_receipt
+from tests.e2e.server import (
+    ServerFactory,
+    ServerProcess,
+    api_client,
+    bootstrap_admin,
+    run_cli,
+    seed,
+    set_clock,
+)
+
+BIDROOM = Path(sys.executable).with_name("bidroom")  # the console script of pyproject.toml
+MINUTE = 60_000
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[-1].split()[0] not in "ZX"
+
+
+def _redis_pid(server: ServerProcess) -> int:
+    return int((server.data_dir / "redis" / "redis.pid").read_text().strip())
+
+
+# ------------------------------------------------------------------------------- usage
+
+
+def test_bidroom_help_names_every_command_in_both_languages() -> None:
+    import subprocess
+
+    done = subprocess.run([str(BIDROOM), "--help"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    for command in ("serve", "demo", "receipt", "platform-key", "db", "admin"):
+        assert command in done.stdout
+    assert "反向竞价" in done.stdout and "reverse auctions" in done.stdout
+
+
+async def test_a_bad_flag_value_is_refused_naming_the_flag() -> None:
+    status, _, err = await run_cli("serve", "--port", "99999")
+    assert status == 2
+    assert "--port" in err and "99999" in err
+
+
+async def test_a_bad_environment_variable_is_refused_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    status, _, err = await run_cli("db", "upgrade", "--data-dir", str(tmp_path),
+                                   env={"BIDROOM_WORKERS": "many"})
+    assert status == 2
+    assert "BIDROOM_WORKERS" in err
+
+
+async def test_demo_refuses_to_delete_a_directory_that_is_not_a_demo(tmp_path: Path) -> None:
+    precious = tmp_path / "precious.txt"
+    precious.write_text("production data")
+    status, _, err = await run_cli("demo", "--data-dir", str(tmp_path))
+    assert status == 2
+    assert "not a Bidroom demo directory" in err
+    assert precious.read_text() == "production data"
+
+
+# ------------------------------------------------------------------------------- serve
+
+
+async def test_serve_comes_up_and_answers_health(server: ServerProcess) -> None:
+    async with api_client(server) as http:
+        reply = await http.get("/api/health")
+    assert reply.status_code == 200
+    assert reply.json() == {"status": "ok"}
+
+
+async def test_serve_with_two_workers_answers_on_one_port(server_factory: ServerFactory) -> None:
+    server = server_factory(workers=2)
+    async with api_client(server) as http:
+        for _ in range(10):
+            assert (await http.get("/api/health")).status_code == 200
+
+
+def test_the_embedded_redis_outlives_kill_9_and_stops_on_a_clean_exit(
+    server_factory: ServerFactory,
+) -> None:
+    server = server_factory(embedded_default=True)
+    redis_pid = _redis_pid(server)
+    assert _pid_alive(redis_pid)
+
+    server.kill9()
+    assert not server.running
+    assert _pid_alive(redis_pid), "the embedded Redis must survive the server's kill -9"
+
+    server.start()  # reuses the running Redis of the same data dir
+    assert _redis_pid(server) == redis_pid
+
+    assert server.terminate() == 0
+    assert not _pid_alive(redis_pid), "a clean exit stops the embedded Redis"
+    assert "embedded Redis stopped" in server.log_path.read_text(encoding="utf-8")
+
+
+async def test_an_acknowledged_bid_survives_kill_9_of_the_server(
+    server_factory: ServerFactory,
+) -> None:
+    server = server_factory(embedded_default=True)
+    now = 1_900_000_000_000
+    await set_clock(server, now)
+    accounts = await seed(server, await bootstrap_admin(server), suppliers=3)
+    async with api_client(server, accounts.purchaser.token) as http:
+        created = await http.post("/api/auctions", json={
+            "title": "台式计算机 50 台",
+            "title_en": "50 desktop computers",
+            "invited_supplier_ids": accounts.supplier_ids,
+            "settings": {"ceiling_fen": 25_000_000, "start_ms": now, "end_ms": now + 10 * MINUTE,
+                         "step_kind": "amount", "step_value": 50_000},
+        })
+    assert created.status_code == 201, created.text
+    auction_id = created.json()["id"]
+    bid = {"bid_id": "b-1", "price_fen": 24_950_000}
+    async with api_client(server, accounts.suppliers[0].token) as http:
+        accepted = await http.post(f"/api/auctions/{auction_id}/bids", json=bid)
+    assert accepted.status_code == 201, accepted.text
+    receipt = accepted.json()["receipt"]
+
+    server.kill9()
+    await server.astart()
+
+    async with api_client(server, accounts.suppliers[0].token) as http:
+        again = await http.post(f"/api/auctions/{auction_id}/bids", json=bid)
+    assert again.status_code == 200, again.text  # a repeat: the original bid stands
+    assert again.json()["status"] == "duplicate"
+    assert again.json()["receipt"] == receipt
+    async with api_client(server, accounts.suppliers[1].token) as http:
+        next_bid = await http.post(f"/api/auctions/{auction_id}/bids",
+                                   json={"bid_id": "b-2", "price_fen": 24_900_000})
+    assert next_bid.status_code == 201, next_bid.text
+    assert next_bid.json()["receipt"]["seq"] == receipt["seq"] + 1
+
+
+# ------------------------------------------------------------------------ admin bootstrap
+
+
+async def test_admin_bootstrap_gives_a_token_that_works(server: ServerProcess) -> None:
+    token = await bootstrap_admin(server)
+    async with api_client(server, token) as http:
+        me = await http.get("/api/me")
+    assert me.status_code == 200, me.text
+    assert me.json()["roles"] == ["admin"]
+    assert me.json()["org_kind"] == "platform"
+
+    second = await bootstrap_admin(server)  # a new token for the same admin
+    assert second != token
+    async with api_client(server, second) as http:
+        assert (await http.get("/api/me")).json()["user_id"] == me.json()["user_id"]
+
+
+async def test_seeded_parties_authenticate_with_their_roles(server: ServerProcess) -> None:
+    accounts = await seed(server, await bootstrap_admin(server), suppliers=4)
+    parties = [accounts.purchaser, accounts.agency, accounts.supervisor, *accounts.suppliers]
+    assert [s.size_class for s in accounts.suppliers] == ["large", "medium", "small", "micro"]
+    for party in parties:
+        async with api_client(server, party.token) as http:
+            me = (await http.get("/api/me")).json()
+        assert me["org_id"] == party.org_id
+        assert me["roles"] == [party.kind]
+
+
+# --------------------------------------------------------------------------- receipts
+
+
+def _receipt(server: ServerProcess, **changes: Any) -> dict[str, Any]:
+    key = PlatformKey.from_pem((server.data_dir / "platform-key.pem").read_bytes())
+    fields: dict[str, Any] = {
+        "auction_id": "auc_cli", "supplier_id": "org_cli", "bid_id": "b-1",
+        "price_fen": 24_950_000, "seq": 1, "server_time_ms": 1_900_000_000_123,
+    }
+    return make_bid_receipt(key, **{**fields, **changes})
+
+
+async def test_receipt_verify_accepts_a_receipt_signed_with_the_server_key(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(_receipt(server), ensure_ascii=False), encoding="utf-8")
+
+    status, out, err = await run_cli("receipt", "verify", str(path), "--server", server.base_url)
+    assert status == 0, err
+    assert out.startswith("有效 / valid") and "24950000 fen" in out
+
+    status, pem, err = await run_cli("platform-key", "--data-dir", str(server.data_dir))
+    assert status == 0, err
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----")
+    key_file = tmp_path / "platform.pub"
+    key_file.write_text(pem, encoding="utf-8")
+    status, out, err = await run_cli("receipt", "verify", str(path), "--public-key",
+                                     str(key_file))
+    assert status == 0, err
+    assert "valid" in out
+
+    # A whole bid response (as saved by curl -o) verifies by its "receipt" too.
+    response = tmp_path / "bid.json"
+    response.write_text(json.dumps({"status": "accepted", "receipt": _receipt(server)}))
+    status, out, err = await run_cli("receipt", "verify", str(response), "--public-key",
+                                     str(key_file))
+    assert status == 0, err
+
+
+async def test_receipt_verify_rejects_a_tampered_receipt(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    receipt = _receipt(server)
+    receipt["price_fen"] = 24_000_000  # a better price than the one accepted
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps(receipt), encoding="utf-8")
+    status, out, err = await run_cli("receipt", "verify", str(path), "--server", server.base_url)
+    assert status == 1
+    assert "valid" not in out
+    assert "does not verify" in err
+
+    other_key = tmp_path / "other.pub"
+    other_key.write_text(PlatformKey.generate().public_key_pem(), encoding="utf-8")
+    path.write_text(json.dumps(_receipt(server)), encoding="utf-8")
+    status, _, err = await run_cli("receipt", "verify", str(path), "--public-key",
+                                   str(other_key))
+    assert status == 1
+    assert "not by this public key" in err
+
+
+async def test_platform_key_without_a_key_file_fails_clearly(tmp_path: Path) -> None:
+    status, out, err = await run_cli("platform-key", "--data-dir", str(tmp_path))
+    assert status == 1
+    assert out == ""
+    assert "no platform key" in err
+
+
+async def test_db_upgrade_migrates_an_empty_sqlite_data_dir(tmp_path: Path) -> None:
+    status, out, err = await run_cli("db", "upgrade", "--data-dir", str(tmp_path))
+    assert status == 0, err
+    assert (tmp_path / "bidroom.db").exists()
+    assert "revision" in out
+
+
+# ------------------------------------------------------------------------------- demo
+
+
+async def test_demo_serves_its_accounts_and_two_auctions(tmp_path: Path) -> None:
+    demo = ServerProcess(tmp_path / "demo", subcommand=("demo",))
+    try:
+        await demo.astart()
+        doc = json.loads((demo.data_dir / "demo-accounts.json").read_text(encoding="utf-8"))
+        assert doc["base_url"] == demo.base_url
+        roles = [a["role"] for a in doc["accounts"]]
+        assert roles.count("supplier") == 4
+        assert {"admin", "purchaser", "agency", "supervisor"} <= set(roles)
+        assert {a["size_class"] for a in doc["accounts"] if a["role"] == "supplier"} == {
+            "large", "medium", "small", "micro"}
+        by_role = {a["role"]: a for a in doc["accounts"]}
+
+        async with api_client(demo, by_role["purchaser"]["token"]) as http:
+            listed = await http.get("/api/auctions")
+        assert listed.status_code == 200, listed.text
+        items = listed.json()["items"]
+        assert len(items) == 2
+        live = next(i for i in items if i["title"] == "台式计算机 50 台")
+        assert live["phase"] == "open"
+        assert live["settings"]["ceiling_fen"] == 25_000_000
+        assert live["end_ms"] - live["start_ms"] == 10 * MINUTE
+        later = next(i for i in items if i["id"] != live["id"])
+        assert later["phase"] == "scheduled"
+        assert later["start_ms"] - live["start_ms"] == 60 * MINUTE
+
+        # The printed example: supplier 1 bids, then verifies its receipt offline.
+        async with api_client(demo, by_role["supplier"]["token"]) as http:
+            bid = await http.post(f"/api/auctions/{live['id']}/bids",
+                                  json={"bid_id": "demo-1", "price_fen": 24_950_000})
+        assert bid.status_code == 201, bid.text
+        saved = tmp_path / "bid.json"
+        saved.write_text(bid.text, encoding="utf-8")
+        status, out, err = await run_cli("receipt", "verify", str(saved), "--server",
+                                         demo.base_url)
+        assert status == 0, err
+        assert "bid demo-1" in out
+
+        banner = demo.log_path.read_text(encoding="utf-8")
+        assert f"{demo.base_url}/openapi.json" in banner
+        assert by_role["purchaser"]["token"] in banner
+        assert banner.index("Bidroom 演示 / demo") < banner.index("Uvicorn running")
+    finally:
+        demo.close()

@@ -1,0 +1,951 @@
+"""The ``bidroom`` command: serve, demo, receipts, the platform key, migrations, bootstrap.
+
+``main(argv)`` parses the command line and returns an exit status (0 success, 1 failure, 2 a
+bad flag or setting). Subcommands:
+
+``bidroom serve``
+    Runs the HTTP/WebSocket server (uvicorn, one or more worker processes). Without a Redis URL
+    this process first starts the *embedded* redis-server (data dir ``DATA_DIR/redis``, AOF with
+    ``appendfsync always``) and hands its URL to every worker through ``BIDROOM_REDIS_URL``, so
+    all workers share one Redis. The embedded server is a daemon: if this process is killed
+    (``kill -9``) it keeps running with every acknowledged write on disk, and the next
+    ``serve`` on the same data dir reuses it. A clean exit (Ctrl-C, SIGTERM) stops it. The
+    database is migrated here too, once, before any worker starts.
+``bidroom demo``
+    Resets a demo data dir (``./var/demo``), seeds organisations, users, tokens and two
+    auctions through the real registry and executor, prints who is who and copy-paste examples
+    (Chinese first, English second), writes the same table to ``DATA_DIR/demo-accounts.json``
+    and serves like ``serve``.
+``bidroom receipt verify``, ``bidroom platform-key``, ``bidroom db upgrade``,
+``bidroom admin bootstrap``
+    Offline receipt verification, printing the public key, migrating, and the first admin
+    credential.
+
+Flags override ``BIDROOM_*`` environment variables (``Settings.from_env(**overrides)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import textwrap
+import time
+import unicodedata
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bidroom.config import ENV_VARIABLES, Settings
+from bidroom.errors import BidroomError, StoreError, ValidationError
+
+__all__ = [
+    "DEMO_ACCOUNTS_FILE",
+    "DEMO_MARKER",
+    "PLATFORM_KEY_FILE",
+    "build_parser",
+    "main",
+]
+
+PLATFORM_KEY_FILE = "platform-key.pem"
+DEMO_ACCOUNTS_FILE = "demo-accounts.json"
+DEMO_MARKER = ".bidroom-demo"
+DEFAULT_DEMO_DIR = "var/demo"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+# Exit statuses.
+OK, FAILED, USAGE = 0, 1, 2
+
+
+# =============================================================================== the parser
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Keeps the line breaks of a description (Chinese line, then English) and wraps each
+    long line to the terminal width."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(
+            textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
+            if line.strip() else ""
+            for line in text.splitlines()
+        )
+
+
+def _setting_type(name: str) -> Callable[[str], str]:
+    """An argparse ``type`` that checks a flag the way ``Settings`` checks its variable, so a
+    bad value is refused by argparse with a message naming the flag (exit status 2)."""
+
+    def check(text: str) -> str:
+        try:
+            Settings.from_env({}, **{name: text})
+        except ValidationError as exc:
+            # "port (overrides BIDROOM_PORT): expected …" → "expected …"
+            raise argparse.ArgumentTypeError(exc.message.split(": ", 1)[-1]) from None
+        return text
+
+    check.__name__ = name  # argparse names the type in some messages
+    return check
+
+
+def _add_data_dir(parser: argparse.ArgumentParser, default_note: str = "./var") -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=_setting_type("data_dir"),
+        metavar="DIR",
+        help=f"数据目录 / data directory (BIDROOM_DATA_DIR, default {default_note})",
+    )
+
+
+def _add_database_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        type=_setting_type("database_url"),
+        metavar="URL",
+        help="数据库 / SQLAlchemy URL, e.g. postgresql+asyncpg://user@host/db "
+        "(BIDROOM_DATABASE_URL, default: SQLite file DATA_DIR/bidroom.db)",
+    )
+
+
+def _add_listen(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host",
+        type=_setting_type("host"),
+        help="监听地址 / address to bind (BIDROOM_HOST, default 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=_setting_type("port"),
+        help="端口 / TCP port (BIDROOM_PORT, default 8000)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="日志级别 / uvicorn log level (default info)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``bidroom`` command (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="bidroom",
+        description=(
+            "Bidroom — 政府采购平台的实时引擎：在线反向竞价（网上竞价）。\n"
+            "Bidroom — the real-time engine of a government e-procurement platform: "
+            "live reverse auctions."
+        ),
+        epilog=(
+            "快速开始 / quick start:  bidroom demo\n"
+            "每个命令的帮助 / help of one command:  bidroom COMMAND --help\n"
+            "设置也可来自环境变量 / settings also come from BIDROOM_* environment variables "
+            "(flags win); see docs/operations.md."
+        ),
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"bidroom {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        help="运行服务器 / run the HTTP + WebSocket server",
+        description=(
+            "运行 Bidroom 服务器。未指定 Redis 时使用内置 Redis（AOF, appendfsync always），"
+            "未指定数据库时使用 SQLite。\n"
+            "Run the Bidroom server. Without a Redis URL an embedded redis-server is started "
+            "in DATA_DIR/redis and shared by all workers; without a database URL a SQLite file "
+            "in DATA_DIR is used. Ctrl-C or SIGTERM stops everything it started."
+        ),
+        formatter_class=_Formatter,
+    )
+    _add_listen(serve)
+    serve.add_argument(
+        "--workers",
+        type=_setting_type("workers"),
+        help="工作进程数 / server processes (BIDROOM_WORKERS, default 1)",
+    )
+    serve.add_argument(
+        "--redis-url",
+        type=_setting_type("redis_url"),
+        metavar="URL",
+        help="Redis URL: redis://, rediss://, unix://, redis+cluster://h:p,h:p "
+        "(BIDROOM_REDIS_URL, default: embedded redis-server in DATA_DIR/redis)",
+    )
+    _add_database_url(serve)
+    _add_data_dir(serve)
+    serve.set_defaults(handler=_cmd_serve)
+
+    demo = commands.add_parser(
+        "demo",
+        help="演示：示例机构、用户、令牌和竞价 / serve a demo with accounts and a live auction",
+        description=(
+            "重置演示数据目录，创建示例机构、用户、令牌以及一场正在进行的竞价，然后启动服务器。\n"
+            "Reset the demo data dir, seed demo organisations, users, tokens and an auction "
+            "that starts now, print who is who, then serve. Always uses the embedded Redis and "
+            "SQLite (BIDROOM_REDIS_URL / BIDROOM_DATABASE_URL are ignored)."
+        ),
+        formatter_class=_Formatter,
+    )
+    _add_listen(demo)
+    _add_data_dir(demo, default_note=f"./{DEFAULT_DEMO_DIR}; it is deleted and recreated")
+    demo.set_defaults(handler=_cmd_demo)
+
+    receipt = commands.add_parser(
+        "receipt", help="出价回执 / bid receipts", description="出价回执 / bid receipts"
+    )
+    receipt_commands = receipt.add_subparsers(dest="receipt_command", metavar="ACTION",
+                                              required=True)
+    verify = receipt_commands.add_parser(
+        "verify",
+        help="离线验证回执签名 / verify a receipt's signature offline",
+        description=(
+            "用平台公钥离线验证出价回执。\n"
+            "Verify a bid receipt with the platform's public key. RECEIPT.json is the receipt "
+            "as received, or a whole bid response that contains it under \"receipt\". Exit "
+            "status 0: valid; 1: invalid (the reason is printed)."
+        ),
+        formatter_class=_Formatter,
+    )
+    verify.add_argument("receipt", metavar="RECEIPT.json", help="回执文件 / the receipt file")
+    source = verify.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--public-key",
+        metavar="FILE",
+        help="平台公钥 PEM 文件 / the platform public key (PEM), see `bidroom platform-key`",
+    )
+    source.add_argument(
+        "--server",
+        metavar="URL",
+        help="从服务器获取公钥 / fetch the public key from URL/api/platform-key first",
+    )
+    verify.set_defaults(handler=_cmd_receipt_verify)
+
+    platform_key = commands.add_parser(
+        "platform-key",
+        help="打印平台公钥 / print the platform public key (PEM)",
+        description=(
+            "打印平台公钥（交给供应商用于离线验证回执）。\n"
+            "Print the platform's public key (PEM) to hand to suppliers for offline receipt "
+            "verification. The key lives in DATA_DIR/platform-key.pem (created by the server)."
+        ),
+        formatter_class=_Formatter,
+    )
+    _add_data_dir(platform_key)
+    platform_key.set_defaults(handler=_cmd_platform_key)
+
+    db = commands.add_parser("db", help="数据库 / database schema",
+                             description="数据库 / database schema")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="迁移到最新版本 / migrate the schema to the newest revision",
+        description="迁移数据库到最新版本 / migrate the database to the newest revision "
+        "(idempotent; `serve` does it too)",
+    )
+    _add_database_url(upgrade)
+    _add_data_dir(upgrade)
+    upgrade.set_defaults(handler=_cmd_db_upgrade)
+
+    admin = commands.add_parser("admin", help="管理 / administration",
+                                description="管理 / administration")
+    admin_commands = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
+    bootstrap = admin_commands.add_parser(
+        "bootstrap",
+        help="创建平台管理员并签发令牌 / create the platform admin and print a token",
+        description=(
+            "如无平台管理员则创建平台机构和管理员；签发一个新的管理员令牌，以 JSON 输出。\n"
+            "Create the platform organisation and an admin user unless one exists, issue a "
+            'new admin token and print {"user_id": …, "org_id": …, "token": …} as JSON. '
+            "The token is shown once; keep it secret."
+        ),
+        formatter_class=_Formatter,
+    )
+    _add_data_dir(bootstrap)
+    _add_database_url(bootstrap)
+    bootstrap.add_argument("--org-name", default="平台运营方",
+                           help="平台机构名称 / platform organisation name (default 平台运营方)")
+    bootstrap.add_argument("--org-name-en", default="Platform operator",
+                           help="英文名称 / English name (default 'Platform operator')")
+    bootstrap.add_argument("--name", default="平台管理员",
+                           help="管理员姓名 / the admin user's name (default 平台管理员)")
+    bootstrap.set_defaults(handler=_cmd_admin_bootstrap)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``bidroom`` command; return the exit status."""
+    _utf8_output()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (status 2)
+        return _exit_code(exc)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ValidationError as exc:
+        _error(exc.message)
+        return USAGE if exc.code == "invalid_setting" else FAILED
+    except BidroomError as exc:
+        _error(exc.message)
+        return FAILED
+    except KeyboardInterrupt:
+        return 130
+    except _Terminated:  # SIGTERM while stopping: we were stopping anyway
+        return OK
+
+
+# ================================================================================== serve
+
+
+class _Terminated(BaseException):
+    """Raised by our SIGTERM handler so that ``finally`` blocks (stopping Redis) run."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        redis_url=args.redis_url,
+        database_url=args.database_url,
+        data_dir=args.data_dir,
+    )
+    return serve(settings, log_level=args.log_level)
+
+
+def serve(
+    settings: Settings,
+    *,
+    log_level: str = "info",
+    before_listening: Callable[[Settings], None] | None = None,
+) -> int:
+    """Start the embedded Redis if needed, migrate, then run uvicorn until stopped.
+
+    ``before_listening(settings)`` runs after Redis and the database are ready (``settings``
+    then carries the Redis URL) and before the server binds its port: ``demo`` seeds there.
+    """
+    from bidroom.receipts import PlatformKey
+    from bidroom.stores.embedded import EmbeddedRedis
+    from web.db import upgrade_database_sync
+
+    embedded: EmbeddedRedis | None = None
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if settings.redis_url is None:
+            embedded = EmbeddedRedis(
+                settings.data_dir / "redis", appendfsync=settings.redis_appendfsync
+            )
+            url = embedded.start()
+            settings = dataclasses.replace(settings, redis_url=url)
+            _say(f"内置 Redis / embedded Redis: pid {embedded.pid}, {url} "
+                 f"(appendfsync {settings.redis_appendfsync})")
+        database_url = settings.resolved_database_url()
+        upgrade_database_sync(database_url)
+        _say(f"数据库 / database: {_redact_database_url(database_url)} (migrated)")
+        key = PlatformKey.load_or_create(settings.data_dir / PLATFORM_KEY_FILE)
+        _say(f"平台密钥 / platform key: {settings.data_dir / PLATFORM_KEY_FILE} "
+             f"(key_id {key.key_id})")
+        if settings.test_clock:
+            _say("警告：测试时钟已启用 / WARNING: BIDROOM_TEST_CLOCK=1 — never in production")
+        _export_settings(settings)
+        if before_listening is not None:
+            before_listening(settings)
+        base = _base_url(settings)
+        _say(f"Bidroom 正在启动 / starting: {base}  (WebSocket {_ws_url(base)}, "
+             f"{settings.workers} worker{'s' if settings.workers != 1 else ''})")
+        return _run_uvicorn(settings, log_level)
+    except _Terminated:
+        return OK
+    finally:
+        signal.signal(signal.SIGTERM, _raise_terminated)  # a second SIGTERM still unwinds
+        try:
+            if embedded is not None:
+                embedded.stop()
+                _say("内置 Redis 已停止 / embedded Redis stopped")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _export_settings(settings: Settings) -> None:
+    """Put the effective settings in ``os.environ``: uvicorn's workers (separate processes
+    calling ``create_app()``) read them with ``Settings.from_env()``. The SQLite default is
+    not exported: every worker derives the same path from ``BIDROOM_DATA_DIR``."""
+    for name, variable in ENV_VARIABLES.items():
+        value = getattr(settings, name)
+        if value is None:
+            os.environ.pop(variable, None)
+        elif isinstance(value, bool):
+            os.environ[variable] = "1" if value else "0"
+        else:
+            os.environ[variable] = str(value)
+
+
+def _run_uvicorn(settings: Settings, log_level: str) -> int:
+    import uvicorn
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") is not None else "auto"
+    try:
+        uvicorn.run(
+            "web.app:create_app",  # an import string: workers > 1 import it themselves
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,
+            loop=loop,
+            lifespan="on",
+            log_level=log_level,
+            timeout_graceful_shutdown=10,
+        )
+    except SystemExit as exc:  # uvicorn exits with 3 when the app fails to start
+        return _exit_code(exc)
+    return OK
+
+
+# =================================================================================== demo
+
+
+@dataclass
+class DemoAccount:
+    """One demo user and its token, as printed and written to demo-accounts.json."""
+
+    role: str
+    role_zh: str
+    org_id: str
+    org_name: str
+    org_name_en: str
+    user_id: str
+    user_name: str
+    token: str
+    size_class: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class DemoAuction:
+    id: str
+    title: str
+    title_en: str
+    start_ms: int
+    end_ms: int
+    ceiling_fen: int
+
+
+@dataclass
+class DemoData:
+    accounts: list[DemoAccount] = field(default_factory=list)
+    auctions: list[DemoAuction] = field(default_factory=list)
+    server_time_ms: int = 0
+
+
+# (role, 中文角色, org kind, org zh, org en, size class, user name)
+_DEMO_ORGS: tuple[tuple[str, str, str, str, str, str | None, str], ...] = (
+    ("admin", "平台管理员", "platform", "政采竞价平台运营中心",
+     "Procurement Platform Operations Centre", None, "平台管理员 / Platform admin"),
+    ("purchaser", "采购人", "purchaser", "杭州市西湖区教育局",
+     "Xihu District Education Bureau, Hangzhou", None, "张敏 / Zhang Min"),
+    ("agency", "采购代理机构", "agency", "浙江公信招标代理有限公司",
+     "Zhejiang Gongxin Tendering Agency Co., Ltd.", None, "李华 / Li Hua"),
+    ("supervisor", "监督部门", "supervisor", "杭州市西湖区财政局",
+     "Xihu District Finance Bureau, Hangzhou", None, "王芳 / Wang Fang"),
+    ("supplier", "供应商", "supplier", "浙江华东信息技术股份有限公司",
+     "Zhejiang Huadong Information Technology Co., Ltd.", "large", "陈刚 / Chen Gang"),
+    ("supplier", "供应商", "supplier", "杭州钱江电脑科技有限公司",
+     "Hangzhou Qianjiang Computer Technology Co., Ltd.", "medium", "刘洋 / Liu Yang"),
+    ("supplier", "供应商", "supplier", "杭州西溪数码设备有限公司",
+     "Hangzhou Xixi Digital Equipment Co., Ltd.", "small", "赵静 / Zhao Jing"),
+    ("supplier", "供应商", "supplier", "杭州之江办公设备经营部",
+     "Hangzhou Zhijiang Office Equipment Store", "micro", "孙磊 / Sun Lei"),
+)
+_SIZE_ZH = {"large": "大型", "medium": "中型", "small": "小型", "micro": "微型"}
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(
+        host=args.host, port=args.port, data_dir=args.data_dir or DEFAULT_DEMO_DIR
+    )
+    if settings.redis_url is not None or settings.database_url is not None:
+        _say("演示总是使用内置 Redis 和 SQLite / the demo always uses the embedded Redis and "
+             "SQLite: BIDROOM_REDIS_URL / BIDROOM_DATABASE_URL are ignored")
+    # The demo is a real-time demo in its own data dir: never a real server, never a test clock.
+    settings = dataclasses.replace(settings, redis_url=None, database_url=None, test_clock=False)
+    _reset_demo_dir(settings.data_dir)
+
+    def seed_and_announce(ready: Settings) -> None:
+        assert ready.redis_url is not None
+        data = asyncio.run(
+            _seed_demo(ready, redis_url=ready.redis_url,
+                       database_url=ready.resolved_database_url())
+        )
+        _write_demo_accounts(ready, data)
+        print(_demo_banner(ready, data), flush=True)
+
+    return serve(settings, log_level=args.log_level, before_listening=seed_and_announce)
+
+
+def _reset_demo_dir(path: Path) -> None:
+    """Stop the demo's embedded Redis, delete the directory and recreate it empty.
+
+    Refuses a non-empty directory without the demo marker: ``--data-dir ./var`` must never
+    wipe a real installation.
+    """
+    from bidroom.stores.embedded import EmbeddedRedis
+
+    if path.exists():
+        if not path.is_dir():
+            raise ValidationError(f"--data-dir {path} is not a directory", code="invalid_setting")
+        if any(path.iterdir()) and not (path / DEMO_MARKER).exists():
+            raise ValidationError(
+                f"{path} is not a Bidroom demo directory (no {DEMO_MARKER} in it) and the demo "
+                f"deletes its directory; choose another --data-dir / 该目录不是演示目录，拒绝删除",
+                code="invalid_setting",
+            )
+        if (path / "redis").is_dir():
+            EmbeddedRedis(path / "redis").stop()
+        shutil.rmtree(path)
+    path.mkdir(parents=True, mode=0o700)
+    (path / DEMO_MARKER).write_text(
+        "Created by `bidroom demo`: this directory is deleted on the next demo run.\n",
+        encoding="utf-8",
+    )
+
+
+async def _seed_demo(settings: Settings, *, redis_url: str, database_url: str) -> DemoData:
+    """Create the demo's accounts and auctions through the registry, repository and executor."""
+    from bidroom.auction.closer import AuctionCloser
+    from bidroom.auction.executor import AuctionExecutor
+    from bidroom.auction.rules import AuctionSettings, StepKind, validate_settings
+    from bidroom.stores.redis import connect_redis, redis_time_ms
+    from bidroom.stores.sql import AuctionRepository, AuctionRow, make_engine, make_session_factory
+    from market.registry import OrgKind, Registry, Role, new_id
+
+    redis = connect_redis(redis_url)
+    engine = make_engine(database_url)
+    try:
+        registry = Registry(make_session_factory(engine))
+        repository = AuctionRepository(make_session_factory(engine))
+        executor = AuctionExecutor(redis, stream_maxlen=settings.stream_maxlen)
+
+        async def now_ms() -> int:
+            return await redis_time_ms(redis)
+
+        closer = AuctionCloser(executor, repository, now_ms=now_ms)
+        now = await now_ms()  # server time: the clock the Lua script decides with
+        data = DemoData(server_time_ms=now)
+        for role, role_zh, kind, org_zh, org_en, size, user_name in _DEMO_ORGS:
+            org = await registry.create_organisation(
+                org_zh, OrgKind(kind), name_en=org_en, size_class=size, now_ms=now
+            )
+            user = await registry.create_user(org.id, user_name, [Role(role)], now_ms=now)
+            token, _ = await registry.issue_token(user.id, label="demo", now_ms=now)
+            data.accounts.append(DemoAccount(role, role_zh, org.id, org_zh, org_en, user.id,
+                                             user_name, token, size))
+        by_role = {a.role: a for a in data.accounts}
+        purchaser, agency = by_role["purchaser"], by_role["agency"]
+        suppliers = [a.org_id for a in data.accounts if a.role == "supplier"]
+
+        minute = 60_000
+        plans = (
+            # 50 desktop computers: starts now, ends in 10 minutes, anti-sniping 2 + 2 min ×5.
+            ("台式计算机 50 台", "50 desktop computers",
+             AuctionSettings(auction_id=new_id("auc"), ceiling_fen=25_000_000, start_ms=now,
+                             end_ms=now + 10 * minute, step_kind=StepKind.AMOUNT,
+                             step_value=50_000, budget_fen=25_000_000,
+                             sniping_window_ms=2 * minute, extension_ms=2 * minute,
+                             max_extensions=5)),
+            # A4 paper: scheduled in an hour; a percentage step (0.5%).
+            ("A4 复印纸 2000 箱", "2,000 boxes of A4 copy paper",
+             AuctionSettings(auction_id=new_id("auc"), ceiling_fen=30_000_000,
+                             start_ms=now + 60 * minute, end_ms=now + 90 * minute,
+                             step_kind=StepKind.PERCENT, step_value=50, budget_fen=32_000_000,
+                             sniping_window_ms=3 * minute, extension_ms=3 * minute,
+                             max_extensions=3)),
+        )
+        for title, title_en, auction in plans:
+            problems = validate_settings(auction)
+            if problems:  # pragma: no cover - the demo's own settings are fixed
+                raise ValidationError(f"demo auction settings: {problems}")
+            # The same writes, in the same order, as POST /api/auctions (web.api.auctions):
+            # the Redis room, the SQL row, the close schedule, the audit record.
+            await executor.create(auction, suppliers)
+            row = AuctionRow(
+                id=auction.auction_id, title=title, title_en=title_en,
+                purchaser_org_id=purchaser.org_id, agency_org_id=agency.org_id,
+                created_by_user_id=agency.user_id, settings=auction.to_dict(),
+                status="scheduled", created_at_ms=now, start_ms=auction.start_ms,
+                end_ms=auction.end_ms, closed_at_ms=None,
+            )
+            await repository.create_auction(row, suppliers, now)
+            await closer.schedule(auction.auction_id, auction.end_ms)
+            await repository.append_audit(
+                at_ms=now, action="create", subject=auction.auction_id,
+                actor_user_id=agency.user_id,
+                details={"org_id": agency.org_id, "title": title, "invited": suppliers,
+                         "settings": auction.to_dict(), "source": "bidroom demo"},
+            )
+            data.auctions.append(DemoAuction(auction.auction_id, title, title_en,
+                                             auction.start_ms, auction.end_ms,
+                                             auction.ceiling_fen))
+        return data
+    finally:
+        await engine.dispose()
+        try:
+            await redis.aclose()
+        except Exception:  # pragma: no cover - closing a client must not hide the real error
+            pass
+
+
+def _write_demo_accounts(settings: Settings, data: DemoData) -> Path:
+    """DATA_DIR/demo-accounts.json (mode 0600: it holds tokens)."""
+    base = _base_url(settings)
+    doc = {
+        "base_url": base,
+        "openapi_url": f"{base}/openapi.json",
+        "ws_url": f"{_ws_url(base)}",
+        "server_time_ms": data.server_time_ms,
+        "auctions": [dataclasses.asdict(a) for a in data.auctions],
+        "accounts": [a.as_dict() for a in data.accounts],
+    }
+    path = settings.data_dir / DEMO_ACCOUNTS_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(doc, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    return path
+
+
+def _width(text: str) -> int:
+    """Display width in a terminal: CJK characters take two columns."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def _clock(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone().strftime("%H:%M:%S %Z")
+
+
+def _demo_banner(settings: Settings, data: DemoData) -> str:
+    base = _base_url(settings)
+    live, later = data.auctions[0], data.auctions[1]
+    purchaser = next(a for a in data.accounts if a.role == "purchaser")
+    supplier1 = next(a for a in data.accounts if a.role == "supplier")
+    cmd = _self_command()
+    accounts_file = settings.data_dir / DEMO_ACCOUNTS_FILE
+    rule = "=" * 100
+    lines = [
+        "",
+        rule,
+        "Bidroom 演示 / demo",
+        rule,
+        f"  服务地址 / server:          {base}",
+        f"  接口文档 / OpenAPI:         {base}/openapi.json",
+        f"  WebSocket:                  {_ws_url(base)}",
+        f"  平台公钥 / platform key:    {base}/api/platform-key",
+        "",
+        "竞价 / auctions:",
+        f"  {live.id}  {live.title} / {live.title_en}",
+        f"      现在开始，{_clock(live.end_ms)} 结束（可延时）/ open now until "
+        f"{_clock(live.end_ms)} (anti-sniping may extend it); 最高限价 ceiling "
+        f"{_yuan(live.ceiling_fen)}, 降价幅度 step {_yuan(50_000)}",
+        f"  {later.id}  {later.title} / {later.title_en}",
+        f"      {_clock(later.start_ms)} 开始 / starts at {_clock(later.start_ms)} "
+        f"(in 1 hour); 最高限价 ceiling {_yuan(later.ceiling_fen)}",
+        "",
+        "谁是谁（令牌仅供演示）/ who is who (demo tokens):",
+    ]
+    role_w = max(_width(f"{a.role_zh} {a.role}") for a in data.accounts) + 2
+    org_w = max(max(_width(a.org_name), _width(a.org_name_en)) for a in data.accounts) + 2
+    lines.append("  " + _pad("角色 role", role_w) + _pad("机构 organisation", org_w)
+                 + "令牌 token")
+    for account in data.accounts:
+        role = f"{account.role_zh} {account.role}"
+        size = ""
+        if account.size_class is not None:
+            size = f"  ({_SIZE_ZH[account.size_class]} {account.size_class})"
+        lines.append("  " + _pad(role, role_w) + _pad(account.org_name, org_w) + account.token)
+        lines.append("  " + _pad("", role_w) + account.org_name_en + size)
+    lines += [
+        f"  （同一内容见 / the same as JSON: {accounts_file}）",
+        "",
+        "试一试 / try it:",
+        "  # 采购人查看竞价列表 / the purchaser lists the auctions",
+        f"  curl -s -H 'Authorization: Bearer {purchaser.token}' {base}/api/auctions",
+        "",
+        "  # 供应商 1 出价（回执保存到 bid.json）/ supplier 1 bids (the response, with its "
+        "receipt, goes to bid.json)",
+        f"  curl -s -X POST -H 'Authorization: Bearer {supplier1.token}' \\",
+        "       -H 'Content-Type: application/json' \\",
+        f"       -d '{{\"bid_id\":\"demo-1\",\"price_fen\":{live.ceiling_fen - 50_000}}}' \\",
+        f"       -o bid.json {base}/api/auctions/{live.id}/bids",
+        "",
+        "  # 离线验证回执签名 / verify the receipt's signature offline",
+        f"  {cmd} platform-key --data-dir {settings.data_dir} > platform.pub",
+        f"  {cmd} receipt verify bid.json --public-key platform.pub",
+        "",
+        "按 Ctrl-C 停止 / press Ctrl-C to stop",
+        rule,
+    ]
+    return "\n".join(lines)
+
+
+# ================================================================================ receipt
+
+
+def _cmd_receipt_verify(args: argparse.Namespace) -> int:
+    from bidroom.receipts import verify_receipt_file
+
+    with tempfile.TemporaryDirectory(prefix="bidroom-verify-") as tmp:
+        receipt_path = _unwrap_receipt(Path(args.receipt), Path(tmp))
+        if args.server:
+            key_path = Path(tmp) / "platform.pub"
+            key_path.write_text(_fetch_public_key(args.server), encoding="utf-8")
+        else:
+            key_path = Path(args.public_key)
+        try:
+            receipt = verify_receipt_file(receipt_path, key_path)
+        except ValidationError as exc:
+            if exc.code == "unreadable_file":
+                _error(exc.message)
+            else:
+                print(f"无效 / invalid: {exc.message}", file=sys.stderr)
+            return FAILED
+    print(
+        f"有效 / valid: auction {receipt['auction_id']}, supplier {receipt['supplier_id']}, "
+        f"bid {receipt['bid_id']}, {receipt['price_fen']} fen ({_yuan(receipt['price_fen'])}), "
+        f"seq {receipt['seq']}, server time "
+        f"{datetime.fromtimestamp(receipt['server_time_ms'] / 1000, tz=UTC).isoformat()}, "
+        f"key {receipt['key_id']}"
+    )
+    return OK
+
+
+def _unwrap_receipt(path: Path, tmp: Path) -> Path:
+    """A bid response (``{"status": …, "receipt": {…}}``) → the receipt inside, in a file.
+
+    Anything else (a bare receipt, an unreadable or broken file) is returned as given so that
+    ``verify_receipt_file`` reports it.
+    """
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return path
+    if isinstance(doc, dict) and "signature" not in doc and isinstance(doc.get("receipt"), dict):
+        inner = tmp / "receipt.json"
+        # Integers stay integers through json: the signed canonical bytes are unchanged.
+        inner.write_text(json.dumps(doc["receipt"], ensure_ascii=False), encoding="utf-8")
+        return inner
+    return path
+
+
+def _fetch_public_key(server: str) -> str:
+    """GET SERVER/api/platform-key: a PEM body, or JSON carrying the PEM."""
+    parts = urllib.parse.urlsplit(server)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError(f"--server: expected an http(s):// URL, got {server!r}",
+                              code="invalid_setting")
+    url = server.rstrip("/") + "/api/platform-key"
+    request = urllib.request.Request(
+        url, headers={"Accept": "application/x-pem-file, application/json;q=0.9"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body: str = response.read().decode("utf-8")
+    except (urllib.error.URLError, OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"cannot fetch the platform key from {url}: {exc}",
+                         code="unreachable") from exc
+    if body.lstrip().startswith("-----BEGIN"):
+        return body
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict):
+        for name in ("public_key_pem", "pem", "public_key"):
+            value = doc.get(name)
+            if isinstance(value, str) and value.lstrip().startswith("-----BEGIN"):
+                return value
+    raise StoreError(f"{url} did not answer with a PEM public key", code="unreachable")
+
+
+# ================================================================== platform-key, db, admin
+
+
+def _cmd_platform_key(args: argparse.Namespace) -> int:
+    from bidroom.receipts import PlatformKey
+
+    settings = Settings.from_env(data_dir=args.data_dir)
+    path = settings.data_dir / PLATFORM_KEY_FILE
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        _error(f"no platform key at {path}: start the server once (it creates the key) or pass "
+               "the server's --data-dir / 未找到平台密钥")
+        return FAILED
+    key = PlatformKey.from_pem(pem)
+    sys.stdout.write(key.public_key_pem())
+    print(f"key_id {key.key_id}", file=sys.stderr)
+    return OK
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from web.db import head_revision, upgrade_database_sync
+
+    settings = Settings.from_env(data_dir=args.data_dir, database_url=args.database_url)
+    url = settings.resolved_database_url()
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    upgrade_database_sync(url)
+    print(f"{_redact_database_url(url)}: 已迁移到 / at revision {head_revision()}")
+    return OK
+
+
+def _cmd_admin_bootstrap(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(data_dir=args.data_dir, database_url=args.database_url)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    result = asyncio.run(
+        _bootstrap_admin(settings.resolved_database_url(), org_name=args.org_name,
+                         org_name_en=args.org_name_en, user_name=args.name)
+    )
+    print(json.dumps(result, ensure_ascii=False))
+    return OK
+
+
+async def _bootstrap_admin(
+    database_url: str, *, org_name: str, org_name_en: str, user_name: str
+) -> dict[str, Any]:
+    """Reuse the first enabled admin of a platform organisation, or create both; issue a token."""
+    from bidroom.stores.sql import make_engine, make_session_factory
+    from market.registry import OrgKind, Registry, Role
+    from web.db import upgrade_database
+
+    await upgrade_database(database_url)
+    engine = make_engine(database_url)
+    try:
+        registry = Registry(make_session_factory(engine))
+        now = int(time.time() * 1000)
+        platforms = await registry.list_organisations(OrgKind.PLATFORM)
+        admin = None
+        for org in platforms:
+            for user in await registry.list_users(org.id):
+                if Role.ADMIN in user.roles and not user.disabled:
+                    admin = user
+                    break
+            if admin is not None:
+                break
+        created = admin is None
+        if admin is None:
+            org = platforms[0] if platforms else await registry.create_organisation(
+                org_name, OrgKind.PLATFORM, name_en=org_name_en, now_ms=now
+            )
+            admin = await registry.create_user(org.id, user_name, [Role.ADMIN], now_ms=now)
+        token, _ = await registry.issue_token(admin.id, label="bootstrap", now_ms=now)
+        return {"user_id": admin.id, "org_id": admin.org_id, "token": token, "created": created}
+    finally:
+        await engine.dispose()
+
+
+# ================================================================================ helpers
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return str(version("bidroom"))
+    except Exception:  # pragma: no cover - not installed
+        return "unknown"
+
+
+def _utf8_output() -> None:
+    """Chinese text must not crash a terminal or pipe that is not UTF-8."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            reconfigure(errors="backslashreplace")
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return OK
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return FAILED
+
+
+def _say(message: str) -> None:
+    print(f"bidroom: {message}", flush=True)
+
+
+def _error(message: str) -> None:
+    print(f"bidroom: 错误 / error: {message}", file=sys.stderr, flush=True)
+
+
+def _base_url(settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"  # bound to every address: this one is clickable
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def _ws_url(base: str) -> str:
+    scheme, _, rest = base.partition("://")
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws"
+
+
+def _redact_database_url(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def _self_command() -> str:
+    """How to run this command again, for printed examples."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if program is not None and program.name == "bidroom":
+        found = shutil.which("bidroom")
+        if found and Path(found).resolve() == program.resolve():
+            return "bidroom"
+        return str(program)
+    return f"{sys.executable} -m web.cli"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
