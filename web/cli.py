@@ -538,7 +538,8 @@ async def _seed_demo(settings: Settings, *, redis_url: str, database_url: str) -
     from bidroom.auction.executor import AuctionExecutor
     from bidroom.auction.rules import AuctionSettings, StepKind, validate_settings
     from bidroom.stores.redis import connect_redis, redis_time_ms
-    from bidroom.stores.sql import AuctionRepository, AuctionRow, make_engine, make_session_factory
+    from bidroom.stores.sql import AuctionRepository, make_engine, make_session_factory
+    from market.auctions import open_auction
     from market.registry import OrgKind, Registry, Role, new_id
 
     redis = connect_redis(redis_url)
@@ -587,23 +588,12 @@ async def _seed_demo(settings: Settings, *, redis_url: str, database_url: str) -
             problems = validate_settings(auction)
             if problems:  # pragma: no cover - the demo's own settings are fixed
                 raise ValidationError(f"demo auction settings: {problems}")
-            # The same writes, in the same order, as POST /api/auctions (web.api.auctions):
-            # the Redis room, the SQL row, the close schedule, the audit record.
-            await executor.create(auction, suppliers)
-            row = AuctionRow(
-                id=auction.auction_id, title=title, title_en=title_en,
-                purchaser_org_id=purchaser.org_id, agency_org_id=agency.org_id,
-                created_by_user_id=agency.user_id, settings=auction.to_dict(),
-                status="scheduled", created_at_ms=now, start_ms=auction.start_ms,
-                end_ms=auction.end_ms, closed_at_ms=None,
-            )
-            await repository.create_auction(row, suppliers, now)
-            await closer.schedule(auction.auction_id, auction.end_ms)
-            await repository.append_audit(
-                at_ms=now, action="create", subject=auction.auction_id,
-                actor_user_id=agency.user_id,
-                details={"org_id": agency.org_id, "title": title, "invited": suppliers,
-                         "settings": auction.to_dict(), "source": "bidroom demo"},
+            await open_auction(
+                executor, repository, closer, settings=auction, title=title,
+                title_en=title_en, purchaser_org_id=purchaser.org_id,
+                agency_org_id=agency.org_id, created_by_user_id=agency.user_id,
+                actor_org_id=agency.org_id, invited=suppliers, now_ms=now,
+                audit_details={"source": "bidroom demo"},
             )
             data.auctions.append(DemoAuction(auction.auction_id, title, title_en,
                                              auction.start_ms, auction.end_ms,

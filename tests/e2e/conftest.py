@@ -25,13 +25,17 @@ import fcntl
 import os
 import tempfile
 import urllib.parse
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bidroom.config import Settings
 from tests.e2e.server import ServerFactory, ServerProcess
+from tests.live import LiveServer, live_server
+
+LIVE_T0 = 1_900_000_000_000  # the in-process server's test clock when a test starts
 
 REAL_REDIS_URL = os.environ.get("BIDROOM_TEST_REDIS_URL", "")
 REAL_DATABASE_URL = os.environ.get("BIDROOM_TEST_DATABASE_URL", "")
@@ -180,3 +184,16 @@ def server_factory(
 def server(server_factory: ServerFactory) -> ServerProcess:
     """One healthy ``bidroom serve`` process with the test clock on."""
     return server_factory()
+
+
+@pytest.fixture
+async def live(tmp_path: Path, redis_url: str, migrated_database_url: str
+               ) -> AsyncIterator[LiveServer]:
+    """The app under uvicorn in this process (real sockets), seeded, the test clock at T0."""
+    settings = Settings(data_dir=tmp_path, redis_url=redis_url,
+                        database_url=migrated_database_url, test_clock=True,
+                        ws_flood_limit=20, ws_flood_burst=40)
+    async with live_server(settings) as server:
+        await server.set_clock(LIVE_T0)
+        await server.seed()
+        yield server

@@ -1,40 +1,24 @@
-"""A live auction end to end: a real server, four suppliers and a watching purchaser on
+"""A live auction end to end: a real live, four suppliers and a watching purchaser on
 WebSockets, anonymity, ranks, an anti-sniping extension, the close with nobody connected, and
 the stored result — on whichever Redis and SQL the test session uses."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import msgpack
-import pytest
 
-from bidroom.config import Settings
 from bidroom.receipts import verify_document
-from tests.live import Client, LiveServer, join, live_server
+from tests.e2e.conftest import LIVE_T0 as T0  # the auction opens at T0 + 1 s
+from tests.live import Client, LiveServer, join
 
-T0 = 1_900_000_000_000  # the test clock's start; the auction opens at T0 + 1 s
 MINUTE = 60_000
 
 
-@pytest.fixture
-async def server(tmp_path: Path, redis_url: str, migrated_database_url: str
-                 ) -> AsyncIterator[LiveServer]:
-    settings = Settings(data_dir=tmp_path, redis_url=redis_url,
-                        database_url=migrated_database_url, test_clock=True,
-                        ws_flood_limit=20, ws_flood_burst=40)
-    async with live_server(settings) as live:
-        await live.set_clock(T0)
-        await live.seed()
-        yield live
-
-
-async def create_auction(server: LiveServer, **settings: Any) -> str:
-    accounts = server.accounts
+async def create_auction(live: LiveServer, **settings: Any) -> str:
+    accounts = live.accounts
     body = {
         "title": f"台式计算机 {uuid.uuid4().hex[:6]}",
         "title_en": "Desktop computers",
@@ -51,7 +35,7 @@ async def create_auction(server: LiveServer, **settings: Any) -> str:
             **settings,
         },
     }
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
         response = await http.post("/api/auctions", json=body, headers={
             "Authorization": f"Bearer {accounts['purchaser'].token}"})
     assert response.status_code == 201, response.text
@@ -64,18 +48,18 @@ def events(messages: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 async def test_four_suppliers_bid_live_a_purchaser_watches_and_the_auction_closes_alone(
-    server: LiveServer,
+    live: LiveServer,
 ) -> None:
-    acc = server.accounts
-    auction_id = await create_auction(server)
-    await server.set_clock(T0 + 2_000)
+    acc = live.accounts
+    auction_id = await create_auction(live)
+    await live.set_clock(T0 + 2_000)
 
     async with (
-        Client.connect(server.ws_url, acc["purchaser"].token, wire="json") as watcher,
-        Client.connect(server.ws_url, acc["s1"].token) as s1,
-        Client.connect(server.ws_url, acc["s2"].token) as s2,
-        Client.connect(server.ws_url, acc["s3"].token) as s3,
-        Client.connect(server.ws_url, acc["s4"].token) as s4,
+        Client.connect(live.ws_url, acc["purchaser"].token, wire="json") as watcher,
+        Client.connect(live.ws_url, acc["s1"].token) as s1,
+        Client.connect(live.ws_url, acc["s2"].token) as s2,
+        Client.connect(live.ws_url, acc["s3"].token) as s3,
+        Client.connect(live.ws_url, acc["s4"].token) as s4,
     ):
         suppliers = {"s1": s1, "s2": s2, "s3": s3, "s4": s4}
         snap, _ = await join(watcher, auction_id)
@@ -93,7 +77,7 @@ async def test_four_suppliers_bid_live_a_purchaser_watches_and_the_auction_close
             assert reply["type"] == "bid_accepted", reply
             receipt = reply["receipt"]
             assert receipt["supplier_id"] == acc[key].org_id and receipt["price_fen"] == price
-            verify_document(receipt, server.services.platform_key.public_key_pem())
+            verify_document(receipt, live.services.platform_key.public_key_pem())
 
         # The watcher sees every bid, anonymised, and the ladder in rank order.
         last, seen = await watcher.recv_until(
@@ -113,7 +97,7 @@ async def test_four_suppliers_bid_live_a_purchaser_watches_and_the_auction_close
         assert you4["rank"] == 1
 
         # A late bid inside the anti-sniping window extends the end for everyone.
-        await server.set_clock(T0 + 9 * MINUTE)
+        await live.set_clock(T0 + 9 * MINUTE)
         reply = await s1.request("bid", auction_id=auction_id, bid_id="s1-2", price_fen=960_000)
         assert reply["type"] == "bid_accepted"
         assert reply["extended"] == {"end_ms": T0 + 12 * MINUTE, "extensions": 1}
@@ -125,15 +109,15 @@ async def test_four_suppliers_bid_live_a_purchaser_watches_and_the_auction_close
         assert ext2["seq"] == ext["seq"]
 
         # A bid at the original end is now fine; one at the extended end is late.
-        await server.set_clock(T0 + 10 * MINUTE)
+        await live.set_clock(T0 + 10 * MINUTE)
         reply = await s2.request("bid", auction_id=auction_id, bid_id="s2-2", price_fen=950_000)
         assert reply["type"] == "bid_accepted" and reply["extended"]["extensions"] == 2
-        await server.set_clock(T0 + 14 * MINUTE)
+        await live.set_clock(T0 + 14 * MINUTE)
         late = await s3.request("bid", auction_id=auction_id, bid_id="s3-2", price_fen=900_000)
         assert late["type"] == "bid_rejected" and late["reason"] == "auction_ended"
 
     # Everyone has disconnected. The closer closes the auction on its own.
-    async with httpx.AsyncClient(base_url=server.base_url, headers={
+    async with httpx.AsyncClient(base_url=live.base_url, headers={
             "Authorization": f"Bearer {acc['supervisor'].token}"}) as http:
         result = None
         for _ in range(200):
@@ -142,7 +126,7 @@ async def test_four_suppliers_bid_live_a_purchaser_watches_and_the_auction_close
                 result = response.json()
                 break
             assert response.status_code == 404, response.text
-            await server.services.closer.run_once()
+            await live.services.closer.run_once()
         assert result is not None, "the auction did not close"
     assert result["failed"] is False
     assert result["winner_id"] == acc["s2"].org_id
@@ -155,26 +139,26 @@ async def test_four_suppliers_bid_live_a_purchaser_watches_and_the_auction_close
 
 
 async def test_a_client_rejoining_with_its_last_seq_gets_exactly_the_missing_events(
-    server: LiveServer,
+    live: LiveServer,
 ) -> None:
-    acc = server.accounts
-    auction_id = await create_auction(server)
-    await server.set_clock(T0 + 2_000)
-    async with Client.connect(server.ws_url, acc["agency"].token) as watcher:
+    acc = live.accounts
+    auction_id = await create_auction(live)
+    await live.set_clock(T0 + 2_000)
+    async with Client.connect(live.ws_url, acc["agency"].token) as watcher:
         # the agency of another org is not a party: refused, connection stays up
         refused, _ = await join(watcher, auction_id)
         assert refused["type"] == "error" and refused["code"] == "not_invited"
-    async with Client.connect(server.ws_url, acc["purchaser"].token) as watcher:
+    async with Client.connect(live.ws_url, acc["purchaser"].token) as watcher:
         snap, _ = await join(watcher, auction_id)
         last_seq = snap["seq"]
-    async with Client.connect(server.ws_url, acc["s1"].token) as s1:
+    async with Client.connect(live.ws_url, acc["s1"].token) as s1:
         # s1 stays in the room, so this process keeps the room's recent history
         await join(s1, auction_id)
         for n in range(5):
             reply = await s1.request("bid", auction_id=auction_id, bid_id=f"b{n}",
                                      price_fen=900_000 - n * 1_000)
             assert reply["type"] == "bid_accepted"
-        async with Client.connect(server.ws_url, acc["purchaser"].token) as again:
+        async with Client.connect(live.ws_url, acc["purchaser"].token) as again:
             await again.send("join", auction_id=auction_id, last_seq=last_seq)
             caught, missed = await again.recv_until(lambda m: m["type"] == "caught_up")
             assert caught["missed"] == 5 and caught["seq"] == 5
@@ -182,12 +166,12 @@ async def test_a_client_rejoining_with_its_last_seq_gets_exactly_the_missing_eve
             assert all(m["type"] == "event" and m["event"]["kind"] == "bid" for m in missed)
             assert [m["event"]["price_fen"] for m in missed] == [900_000 - n * 1_000
                                                                  for n in range(5)]
-        async with Client.connect(server.ws_url, acc["purchaser"].token) as current:
+        async with Client.connect(live.ws_url, acc["purchaser"].token) as current:
             rid = await current.send("join", auction_id=auction_id, last_seq=5)
             joined, before = await current.recv_until(lambda m: m.get("re") == rid)
             assert joined["type"] == "joined" and joined["seq"] == 5
             assert [m["type"] for m in before] == ["caught_up"] and before[0]["missed"] == 0
-        async with Client.connect(server.ws_url, acc["purchaser"].token) as ahead:
+        async with Client.connect(live.ws_url, acc["purchaser"].token) as ahead:
             # a claimed sequence the room never reached gets a fresh snapshot
             await ahead.send("join", auction_id=auction_id, last_seq=99)
             snap, _ = await ahead.recv_until(lambda m: m["type"] == "snapshot")

@@ -3,28 +3,12 @@ and the connection stays up — unless the client floods it (closed with 4029)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import msgpack
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from bidroom.config import Settings
 from tests.e2e.test_auction_room import MINUTE, T0, create_auction
-from tests.live import Client, LiveServer, join, live_server
-
-
-@pytest.fixture
-async def server(tmp_path: Path, redis_url: str, migrated_database_url: str
-                 ) -> AsyncIterator[LiveServer]:
-    settings = Settings(data_dir=tmp_path, redis_url=redis_url,
-                        database_url=migrated_database_url, test_clock=True,
-                        ws_flood_limit=20, ws_flood_burst=40)
-    async with live_server(settings) as live:
-        await live.set_clock(T0)
-        await live.seed()
-        yield live
+from tests.live import Client, LiveServer, join
 
 
 async def assert_alive(client: Client) -> None:
@@ -33,12 +17,12 @@ async def assert_alive(client: Client) -> None:
 
 
 async def test_malformed_frames_unknown_types_and_bad_fields_get_errors_and_store_nothing(
-    server: LiveServer,
+    live: LiveServer,
 ) -> None:
-    acc = server.accounts
-    auction_id = await create_auction(server)
-    await server.set_clock(T0 + 2_000)
-    async with Client.connect(server.ws_url, acc["s1"].token) as s1:
+    acc = live.accounts
+    auction_id = await create_auction(live)
+    await live.set_clock(T0 + 2_000)
+    async with Client.connect(live.ws_url, acc["s1"].token) as s1:
         await s1.send_raw(b"\xc1\xff not msgpack")
         err = await s1.recv()
         assert err["type"] == "error" and err["code"] == "malformed_frame"
@@ -79,35 +63,35 @@ async def test_malformed_frames_unknown_types_and_bad_fields_get_errors_and_stor
         assert err["code"] == "auction_not_found"
         await assert_alive(s1)
 
-    async with Client.connect(server.ws_url, acc["outsider"].token) as outsider:
+    async with Client.connect(live.ws_url, acc["outsider"].token) as outsider:
         rejected = await outsider.request("bid", auction_id=auction_id, bid_id="o",
                                           price_fen=900_000)
         assert rejected["type"] == "bid_rejected" and rejected["reason"] == "not_invited"
         err, _ = await join(outsider, auction_id)
         assert err["code"] == "not_invited"
 
-    snap = await server.services.executor.snapshot(auction_id)
+    snap = await live.services.executor.snapshot(auction_id)
     assert snap.state.seq == 0 and snap.state.standings == {}
-    assert await server.services.executor.bid_log(auction_id) == []
+    assert await live.services.executor.bid_log(auction_id) == []
 
 
-async def test_bids_before_the_start_and_at_the_end_are_refused(server: LiveServer) -> None:
-    acc = server.accounts
-    auction_id = await create_auction(server)
-    async with Client.connect(server.ws_url, acc["s1"].token) as s1:
+async def test_bids_before_the_start_and_at_the_end_are_refused(live: LiveServer) -> None:
+    acc = live.accounts
+    auction_id = await create_auction(live)
+    async with Client.connect(live.ws_url, acc["s1"].token) as s1:
         early = await s1.request("bid", auction_id=auction_id, bid_id="e", price_fen=900_000)
         assert early["reason"] == "not_started"
-        await server.set_clock(T0 + 10 * MINUTE)  # exactly the end instant
+        await live.set_clock(T0 + 10 * MINUTE)  # exactly the end instant
         late = await s1.request("bid", auction_id=auction_id, bid_id="l", price_fen=900_000)
         assert late["reason"] == "auction_ended"
-    assert await server.services.executor.bid_log(auction_id) == []
+    assert await live.services.executor.bid_log(auction_id) == []
 
 
-async def test_json_text_frames_work_and_a_float_is_refused_by_name(server: LiveServer) -> None:
-    acc = server.accounts
-    auction_id = await create_auction(server)
-    await server.set_clock(T0 + 2_000)
-    async with Client.connect(server.ws_url, acc["s1"].token, wire="json") as s1:
+async def test_json_text_frames_work_and_a_float_is_refused_by_name(live: LiveServer) -> None:
+    acc = live.accounts
+    auction_id = await create_auction(live)
+    await live.set_clock(T0 + 2_000)
+    async with Client.connect(live.ws_url, acc["s1"].token, wire="json") as s1:
         await s1.send_raw("{not json")
         assert (await s1.recv())["code"] == "malformed_frame"
         err = await s1.request("bid", auction_id=auction_id, bid_id="j", price_fen=12.5)
@@ -116,9 +100,9 @@ async def test_json_text_frames_work_and_a_float_is_refused_by_name(server: Live
         assert ok["type"] == "bid_accepted"
 
 
-async def test_authentication_by_message_and_refusal_of_a_bad_token(server: LiveServer) -> None:
-    acc = server.accounts
-    async with Client.connect(server.ws_url, None) as anon:
+async def test_authentication_by_message_and_refusal_of_a_bad_token(live: LiveServer) -> None:
+    acc = live.accounts
+    async with Client.connect(live.ws_url, None) as anon:
         err, _ = await join(anon, "auc_x")
         assert err["code"] == "unauthenticated"
         await assert_alive(anon)
@@ -126,7 +110,7 @@ async def test_authentication_by_message_and_refusal_of_a_bad_token(server: Live
         assert welcome["type"] == "welcome" and welcome["audience"] == "watcher"
         again = await anon.request("auth", token=acc["s1"].token)
         assert again["code"] == "already_authenticated"
-    async with Client.connect(server.ws_url, None) as intruder:
+    async with Client.connect(live.ws_url, None) as intruder:
         err = await intruder.request("auth", token="brt_forged")
         assert err["code"] == "invalid_token"
         with pytest.raises(ConnectionClosed) as closed:
@@ -134,14 +118,14 @@ async def test_authentication_by_message_and_refusal_of_a_bad_token(server: Live
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
 
 
-async def test_a_flooding_client_is_closed_with_4029(server: LiveServer) -> None:
-    acc = server.accounts
-    async with Client.connect(server.ws_url, acc["s1"].token) as flooder:
+async def test_a_flooding_client_is_closed_with_4029(live: LiveServer) -> None:
+    acc = live.accounts
+    async with Client.connect(live.ws_url, acc["s1"].token) as flooder:
         with pytest.raises(ConnectionClosed) as closed:
             for _ in range(500):
                 await flooder.send("ping")
             while True:
                 await flooder.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4029
-    async with Client.connect(server.ws_url, acc["s2"].token) as neighbour:
+    async with Client.connect(live.ws_url, acc["s2"].token) as neighbour:
         await assert_alive(neighbour)

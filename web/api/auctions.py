@@ -32,6 +32,7 @@ from bidroom.auction.rules import (
 )
 from bidroom.errors import ForbiddenError, NotFoundError, ValidationError
 from bidroom.stores.sql import AUCTION_STATUSES, AuctionResultRow, AuctionRow
+from market.auctions import open_auction
 from market.registry import OrganisationRow, OrgKind, Principal, Role
 from web.api.common import (
     LIMIT_PARAM,
@@ -279,25 +280,12 @@ async def create_auction(request: Request) -> Response:
                               end_ms=settings.end_ms, server_time_ms=now)
     await _unknown_suppliers(services, invited)
 
-    await services.executor.create(settings, invited)
-    row = AuctionRow(
-        id=auction_id,
-        title=title,
-        title_en=title_en,
-        purchaser_org_id=purchaser_org_id,
-        agency_org_id=agency_org_id,
-        created_by_user_id=principal.user_id,
-        settings=settings.to_dict(),
-        status="scheduled",
-        created_at_ms=now,
-        start_ms=settings.start_ms,
-        end_ms=settings.end_ms,
-        closed_at_ms=None,
+    row = await open_auction(
+        services.executor, services.auctions, services.closer, settings=settings,
+        title=title, title_en=title_en, purchaser_org_id=purchaser_org_id,
+        agency_org_id=agency_org_id, created_by_user_id=principal.user_id,
+        actor_org_id=principal.org_id, invited=invited, now_ms=now,
     )
-    await services.auctions.create_auction(row, invited, now)
-    await services.closer.schedule(auction_id, settings.end_ms)
-    await _audit(services, principal, "create", auction_id,
-                 {"title": title, "invited": invited, "settings": settings.to_dict()})
     room = await load_room(services, auction_id)
     view = await auction_summary(services, principal, row)
     return json_response({**view, **view_for(room, principal)}, 201)
