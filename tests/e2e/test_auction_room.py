@@ -1,4 +1,4 @@
-"""A live auction end to end: a real live, four suppliers and a watching purchaser on
+"""A live auction end to end: a real server, four suppliers and a watching purchaser on
 WebSockets, anonymity, ranks, an anti-sniping extension, the close with nobody connected, and
 the stored result — on whichever Redis and SQL the test session uses."""
 
