@@ -585,8 +585,12 @@ def decide(state: AuctionState, command: Command) -> Decision:
     return Decision(state, events)
 
 
-def evolve(state: AuctionState, event: Event) -> AuctionState:
-    """Apply one event that happened. Refusals and duplicates change nothing."""
+def evolve(state: AuctionState, event: Event, *, keep_ids: bool = True) -> AuctionState:
+    """Apply one event that happened. Refusals and duplicates change nothing.
+
+    ``keep_ids=False`` skips the idempotency map (a read-only replica, e.g. the fan-out's,
+    never decides a bid, and copying a map that grows with every bid would cost O(bids)).
+    """
     if isinstance(event, BidAccepted):
         previous = state.standings.get(event.supplier_id)
         standings = dict(state.standings)
@@ -597,8 +601,14 @@ def evolve(state: AuctionState, event: Event) -> AuctionState:
             best_seq=event.seq,
             bids=(previous.bids if previous is not None else 0) + 1,
         )
-        accepted_ids = dict(state.accepted_ids)
-        accepted_ids[(event.supplier_id, event.bid_id)] = (event.seq, event.price_fen, event.at_ms)
+        accepted_ids = state.accepted_ids
+        if keep_ids:
+            accepted_ids = dict(accepted_ids)
+            accepted_ids[(event.supplier_id, event.bid_id)] = (
+                event.seq,
+                event.price_fen,
+                event.at_ms,
+            )
         return replace(
             state,
             seq=event.seq,

@@ -59,7 +59,7 @@ class RoomReplica:
             self.state = _with_seq(self.state, event.seq)
             self.result = event
             return
-        self.state = evolve(self.state, event)
+        self.state = evolve(self.state, event, keep_ids=False)
         if isinstance(event, BidAccepted):
             self.bids.append(event)
 
