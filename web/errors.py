@@ -44,7 +44,6 @@ WS_CLOSE: dict[str, int] = {
     "unauthenticated": 4001,  # no valid token within the first message / 10 s
     "slow_consumer": 4008,  # the outgoing queue overflowed: the client does not read
     "flooding": 4029,  # more messages than the rate limit allows
-    "too_many_errors": 4030,  # a stream of invalid messages
     "server_error": 1011,
     "going_away": 1001,  # the server is shutting down; reconnect
 }

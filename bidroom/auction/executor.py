@@ -231,7 +231,8 @@ class AuctionExecutor:
             raise StoreError(f"Redis failed running {op!r}: {exc}") from exc
         reply: dict[str, Any] = msgpack.unpackb(raw, raw=False)
         if reply["r"] == "unknown":
-            raise NotFoundError(f"no auction room {auction_id!r}", code="auction_not_found")
+            raise NotFoundError(f"auction {auction_id} not found", code="auction_not_found",
+                                auction_id=auction_id)
         return reply
 
     # -- commands ------------------------------------------------------------------------------

@@ -540,7 +540,7 @@ async def sign_in(request: Request) -> Response:
         403: ("suppliers_only", "impersonation"),
         404: ("auction_not_found",),
         409: ("not_invited", "auction_closed", "auction_paused", "not_started",
-              "auction_ended", "not_signed_in", "invalid_price", "above_ceiling",
+              "auction_ended", "not_signed_in", "above_ceiling",
               "insufficient_decrement"),
         422: ("missing_field", "invalid_price", "invalid_bid_id"),
     },
