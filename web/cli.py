@@ -20,6 +20,13 @@ bad flag or setting). Subcommands:
 ``bidroom admin bootstrap``
     Offline receipt verification, printing the public key, migrating, and the first admin
     credential.
+``bidroom ca init|issue|revoke|list``
+    The platform CA for sealed remote bid openings (embedded/demo use; ``DATA_DIR/ca``):
+    create it, issue a supplier's dual signing + encryption certificates, revoke, list.
+``bidroom bid seal|unwrap-key|open``
+    The supplier's side of a sealed bid: build, sign and seal the package (prints the
+    envelope's SHA-256); unwrap the content key at the opening (prints it in hex); open an
+    envelope locally with that key to check it.
 
 Flags override ``BIDROOM_*`` environment variables (``Settings.from_env(**overrides)``).
 """
@@ -282,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--name", default="平台管理员",
                            help="管理员姓名 / the admin user's name (default 平台管理员)")
     bootstrap.set_defaults(handler=_cmd_admin_bootstrap)
+    _add_ca_commands(commands)
+    _add_bid_commands(commands)
     return parser
 
 
@@ -862,6 +871,332 @@ async def _bootstrap_admin(
         return {"user_id": admin.id, "org_id": admin.org_id, "token": token, "created": created}
     finally:
         await engine.dispose()
+
+
+# ============================================================== ca, bid (sealed bid opening)
+
+
+# RFC 5280 CRLReason names (x509.ReasonFlags values), removeFromCRL excepted.
+_REVOCATION_REASONS = (
+    "unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+    "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise",
+)
+
+
+def _add_ca_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ca-dir",
+        metavar="DIR",
+        help="CA 目录 / the platform CA directory (default DATA_DIR/ca)",
+    )
+    _add_data_dir(parser)
+
+
+def _ca_dir(args: argparse.Namespace) -> Path:
+    if args.ca_dir:
+        return Path(args.ca_dir).expanduser().absolute()
+    return Settings.from_env(data_dir=args.data_dir).data_dir / "ca"
+
+
+def _add_ca_commands(commands: Any) -> None:
+    """``bidroom ca …``: the platform CA of sealed remote bid openings (不见面开标)."""
+    ca = commands.add_parser(
+        "ca",
+        help="平台CA：签发供应商双证书 / platform CA: dual certificates for suppliers",
+        description=(
+            "平台CA（内置/演示用；正式部署导入持牌CA的根证书）：签发签名证书和加密证书。\n"
+            "The platform CA (embedded/demo use; real deployments trust licensed CAs): issues "
+            "each supplier a signing and an encryption certificate, revokes them, keeps the CRL."
+        ),
+        formatter_class=_Formatter,
+    )
+    ca_commands = ca.add_subparsers(dest="ca_command", metavar="ACTION", required=True)
+    init = ca_commands.add_parser(
+        "init",
+        help="创建CA / create the CA (never overwrites)",
+        description="创建平台CA根证书和密钥 / create the CA root key and certificate in the CA "
+        "directory (ca-key.pem 0600, ca-cert.pem, crl.pem); refuses to overwrite one.",
+        formatter_class=_Formatter,
+    )
+    _add_ca_dir(init)
+    init.add_argument("--name", default="Bidroom Platform CA 平台CA",
+                      help="CA 名称 / the CA's name (default 'Bidroom Platform CA 平台CA')")
+    init.add_argument("--key-type", choices=("ec-p256", "rsa-3072"), default="ec-p256",
+                      help="根密钥类型 / root key type (default ec-p256)")
+    init.set_defaults(handler=_cmd_ca_init)
+
+    issue = ca_commands.add_parser(
+        "issue",
+        help="签发双证书 / issue a supplier's signing + encryption certificates",
+        description=(
+            "为供应商签发签名证书和加密证书，写入 --out 目录：sign-cert.pem, sign-key.pem, "
+            "enc-cert.pem, enc-key.pem（私钥交给供应商，CA 只保留证书）。\n"
+            "Issue a supplier's dual certificates and write the four files to --out (private "
+            "keys mode 0600: hand them to the supplier; the CA keeps only the certificates)."
+        ),
+        formatter_class=_Formatter,
+    )
+    _add_ca_dir(issue)
+    issue.add_argument("--org-id", required=True, help="机构编号 / organisation id (org_…)")
+    issue.add_argument("--name", required=True, help="机构名称 / organisation name")
+    issue.add_argument("--out", required=True, metavar="DIR", help="输出目录 / output directory")
+    issue.add_argument("--valid-days", type=int, default=365,
+                       help="有效期（天）/ validity in days (default 365)")
+    issue.add_argument("--signing-key-type", choices=("ec-p256", "rsa-2048"), default="ec-p256",
+                       help="签名密钥类型 / signing key type (default ec-p256)")
+    issue.set_defaults(handler=_cmd_ca_issue)
+
+    revoke = ca_commands.add_parser(
+        "revoke",
+        help="吊销证书 / revoke a certificate and re-sign the CRL",
+        description="吊销证书并更新 CRL / revoke a certificate (serial in hex, as `ca list` "
+        "shows it) and re-sign the CRL.",
+        formatter_class=_Formatter,
+    )
+    _add_ca_dir(revoke)
+    revoke.add_argument("serial", help="证书序列号（十六进制）/ certificate serial number, hex")
+    revoke.add_argument(
+        "--reason",
+        choices=_REVOCATION_REASONS,
+        default="unspecified",
+        help="吊销原因 / reason (default unspecified)",
+    )
+    revoke.set_defaults(handler=_cmd_ca_revoke)
+
+    listing = ca_commands.add_parser(
+        "list",
+        help="列出已签发证书 / list issued certificates",
+        description="列出已签发的证书 / list the issued certificates (serial, usage, "
+        "organisation, validity, revocation).",
+        formatter_class=_Formatter,
+    )
+    _add_ca_dir(listing)
+    listing.add_argument("--json", action="store_true", help="JSON 输出 / print JSON")
+    listing.set_defaults(handler=_cmd_ca_list)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _cmd_ca_init(args: argparse.Namespace) -> int:
+    from bidroom.opening.ca import PlatformCA
+
+    directory = _ca_dir(args)
+    ca = PlatformCA.init(directory, name=args.name, now=_now(), key_type=args.key_type)
+    cert = ca.certificate
+    print(f"已创建CA / CA created in {directory}")
+    print(f"  subject  {cert.subject.rfc4514_string()}")
+    print(f"  serial   {cert.serial_number:x}")
+    print(f"  valid    {cert.not_valid_before_utc:%Y-%m-%d} → {cert.not_valid_after_utc:%Y-%m-%d}")
+    print(f"  root     {directory / 'ca-cert.pem'} (trust this certificate)")
+    return OK
+
+
+def _cmd_ca_issue(args: argparse.Namespace) -> int:
+    from bidroom.opening.ca import PlatformCA
+
+    ca = PlatformCA.load(_ca_dir(args))
+    pair = ca.issue_dual(args.org_id, args.name, now=_now(), valid_days=args.valid_days,
+                         signing_key_type=args.signing_key_type)
+    paths = pair.write(Path(args.out))
+    print(f"已签发 / issued for {args.name} ({args.org_id}):")
+    print(f"  签名证书 signing     serial {pair.sign_cert.serial_number:x}")
+    print(f"  加密证书 encryption  serial {pair.enc_cert.serial_number:x}")
+    for path in paths:
+        print(f"  {path}")
+    print("私钥仅交给供应商 / hand the private keys to the supplier only")
+    return OK
+
+
+def _cmd_ca_revoke(args: argparse.Namespace) -> int:
+    from cryptography import x509
+
+    from bidroom.opening.ca import PlatformCA
+
+    text = args.serial.strip().lower().removeprefix("0x").replace(":", "")
+    try:
+        serial = int(text, 16)
+    except ValueError:
+        _error(f"not a hexadecimal serial number: {args.serial!r}")
+        return USAGE
+    ca = PlatformCA.load(_ca_dir(args))
+    crl = ca.revoke(serial, now=_now(), reason=x509.ReasonFlags(args.reason))
+    print(f"已吊销 / revoked {serial:x} ({args.reason}); CRL now lists "
+          f"{len(list(crl))} certificate(s): {ca.directory / 'crl.pem'}")
+    return OK
+
+
+def _cmd_ca_list(args: argparse.Namespace) -> int:
+    from bidroom.opening.ca import PlatformCA
+
+    records = PlatformCA.load(_ca_dir(args)).list_issued()
+    if args.json:
+        print(json.dumps([
+            {
+                "serial": f"{r.serial:x}", "org_id": r.org_id, "name": r.name, "usage": r.usage,
+                "not_before": r.not_before.isoformat(), "not_after": r.not_after.isoformat(),
+                "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+                "revocation_reason": r.revocation_reason,
+            }
+            for r in records
+        ], ensure_ascii=False, indent=2))
+        return OK
+    if not records:
+        print("尚未签发证书 / no certificates issued yet")
+        return OK
+    for r in records:
+        state = f"吊销 revoked {r.revoked_at:%Y-%m-%d}" if r.revoked_at else "有效 valid"
+        print(f"{r.serial:x}  {r.usage or '?':<10}  {r.org_id or '-'}  {r.name}  "
+              f"→ {r.not_after:%Y-%m-%d}  {state}")
+    return OK
+
+
+def _add_bid_commands(commands: Any) -> None:
+    """``bidroom bid …``: the supplier's side of a sealed bid."""
+    bid = commands.add_parser(
+        "bid",
+        help="投标文件加密、解密 / seal a bid, unwrap its key, open it locally",
+        description=(
+            "供应商端：制作、签名并加密投标文件；开标时用加密证书私钥解出内容密钥。\n"
+            "The supplier's side of a sealed remote opening: build, sign and seal the bid "
+            "package; at the opening, unwrap the content key with the encryption key."
+        ),
+        formatter_class=_Formatter,
+    )
+    bid_commands = bid.add_subparsers(dest="bid_command", metavar="ACTION", required=True)
+    seal = bid_commands.add_parser(
+        "seal",
+        help="制作并加密投标文件 / build, sign and seal a bid",
+        description=(
+            "用开标一览表和投标文件制作投标包，用签名证书签名，用加密证书（及备用开标证书）"
+            "加密（CMS AuthEnvelopedData, AES-256-GCM, RSA-OAEP）。打印密文的 SHA-256。\n"
+            "Build the bid package from the opening form and documents, sign it with the "
+            "signing certificate and seal it to the encryption certificate (and the backup "
+            "opening certificate, if any). Prints the sealed file's SHA-256."
+        ),
+        formatter_class=_Formatter,
+    )
+    seal.add_argument("--form", required=True, metavar="FORM.json",
+                      help="开标一览表 / the opening form (JSON; total_price_fen in fen)")
+    seal.add_argument("--document", action="append", default=[], metavar="FILE",
+                      help="投标文件 / a bid document (repeat for several)")
+    seal.add_argument("--sign-cert", required=True, metavar="PEM", help="签名证书 / signing cert")
+    seal.add_argument("--sign-key", required=True, metavar="PEM", help="签名私钥 / signing key")
+    seal.add_argument("--enc-cert", required=True, metavar="PEM",
+                      help="加密证书 / encryption certificate")
+    seal.add_argument("--backup-cert", metavar="PEM",
+                      help="备用开标证书 / the backup opening key's certificate")
+    seal.add_argument("--out", required=True, metavar="FILE", help="输出 / the sealed file")
+    seal.set_defaults(handler=_cmd_bid_seal)
+
+    unwrap = bid_commands.add_parser(
+        "unwrap-key",
+        help="解出内容密钥 / unwrap the content key (at the opening)",
+        description=(
+            "开标解密时：用加密证书私钥解出内容密钥（十六进制），提交给开标系统。\n"
+            "At the opening: unwrap the envelope's content key with the encryption private "
+            "key and print it in hex — what the supplier submits in the decryption window."
+        ),
+        formatter_class=_Formatter,
+    )
+    unwrap.add_argument("--envelope", required=True, metavar="FILE", help="密文 / sealed file")
+    unwrap.add_argument("--enc-cert", required=True, metavar="PEM",
+                        help="加密证书 / encryption certificate")
+    unwrap.add_argument("--enc-key", required=True, metavar="PEM",
+                        help="加密私钥 / encryption private key")
+    unwrap.set_defaults(handler=_cmd_bid_unwrap_key)
+
+    opening = bid_commands.add_parser(
+        "open",
+        help="本地解密检查 / decrypt and check a sealed bid locally",
+        description=(
+            "用内容密钥解密、验证签名、检查开标一览表。\n"
+            "Decrypt a sealed bid with its content key, verify the signature and check the "
+            "package; with --ca-cert the signer certificate is verified too (now)."
+        ),
+        formatter_class=_Formatter,
+    )
+    opening.add_argument("--envelope", required=True, metavar="FILE", help="密文 / sealed file")
+    opening.add_argument("--key-hex", required=True, metavar="HEX",
+                         help="内容密钥（十六进制）/ the content key in hex")
+    opening.add_argument("--out", required=True, metavar="DIR", help="输出目录 / output directory")
+    opening.add_argument("--ca-cert", action="append", default=[], metavar="PEM",
+                         help="信任的CA根证书 / a trusted CA root (repeatable)")
+    opening.add_argument("--crl", action="append", default=[], metavar="FILE",
+                         help="CRL (PEM/DER, repeatable)")
+    opening.set_defaults(handler=_cmd_bid_open)
+
+
+def _cmd_bid_seal(args: argparse.Namespace) -> int:
+    from bidroom.opening.client import seal_bid_files
+
+    result = seal_bid_files(
+        form=Path(args.form),
+        documents=[Path(p) for p in args.document],
+        sign_cert=Path(args.sign_cert),
+        sign_key=Path(args.sign_key),
+        enc_cert=Path(args.enc_cert),
+        backup_cert=Path(args.backup_cert) if args.backup_cert else None,
+        out=Path(args.out),
+    )
+    print(f"sha256 {result.sha256}")
+    print(f"已加密 / sealed: {args.out} ({result.size} bytes)", file=sys.stderr)
+    return OK
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}",
+                              code="unreadable_file") from exc
+
+
+def _cmd_bid_unwrap_key(args: argparse.Namespace) -> int:
+    from bidroom.opening.client import content_key_for
+
+    key = content_key_for(Path(args.envelope), _read_file(args.enc_cert),
+                          _read_file(args.enc_key))
+    print(key.hex())
+    return OK
+
+
+def _cmd_bid_open(args: argparse.Namespace) -> int:
+    from bidroom.money import format_yuan
+    from bidroom.opening.ca import TrustStore, load_certificate
+    from bidroom.opening.envelope import open_envelope
+
+    try:
+        key = bytes.fromhex(args.key_hex.strip())
+    except ValueError:
+        _error("--key-hex: not hexadecimal")
+        return USAGE
+    trust: TrustStore | None = None
+    if args.ca_cert:
+        trust = TrustStore([load_certificate(_read_file(p)) for p in args.ca_cert])
+        for crl in args.crl:
+            trust.add_crl(_read_file(crl))
+    opened = open_envelope(Path(args.envelope), key, Path(args.out), trust=trust, at=_now())
+    cert = opened.signer_certificate
+    signer = opened.signer
+    if signer is not None:
+        print(f"签名有效 / signature valid: {signer.name} ({signer.org_id}), "
+              f"certificate {signer.serial:x} verified")
+    else:
+        print(f"签名有效 / signature valid: {cert.subject.rfc4514_string()} "
+              "(certificate not checked against a CA: pass --ca-cert)")
+    if opened.signing_time is not None:
+        print(f"签名时间 / signing time: {opened.signing_time.isoformat()}")
+    form = opened.form
+    print(f"投标总价 / total price: {form['total_price_fen']} fen "
+          f"({format_yuan(form['total_price_fen'])}); delivery {form['delivery_days']} days; "
+          f"warranty {form['warranty_months']} months")
+    for item in form["items"]:
+        print(f"  {item['name']}: {item['value']}")
+    print(f"文件 / documents: {', '.join(opened.documents) or '-'}")
+    print(f"投标包 / package: {opened.package_path} (sha256 {opened.package_sha256})")
+    return OK
 
 
 # ================================================================================ helpers
