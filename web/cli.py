@@ -510,6 +510,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
         _write_demo_accounts(ready, data)
         print(_demo_banner(ready, data), flush=True)
+        from web.demo_opening import announce  # the sealed-bid opening (issue #3)
+
+        print(announce(ready, data.accounts, _base_url(ready), _self_command()), flush=True)
 
     return serve(settings, log_level=args.log_level, before_listening=seed_and_announce)
 

@@ -18,6 +18,8 @@ from bidroom.auction.closer import AuctionCloser
 from bidroom.auction.executor import AuctionExecutor
 from bidroom.config import Settings
 from bidroom.errors import StoreError
+from bidroom.opening.hall import OpeningHall
+from bidroom.opening.runner import OpeningRunner
 from bidroom.receipts import PlatformKey
 from bidroom.rooms.hub import RoomHub
 from bidroom.stores.redis import RedisClient, connect_redis, redis_time_ms
@@ -87,6 +89,8 @@ class Services:
     closer: AuctionCloser
     platform_key: PlatformKey
     clock: ServerClock
+    openings: OpeningRunner
+    hall: OpeningHall
 
     async def result_with_names(self, result: dict[str, Any]) -> dict[str, Any]:
         """Identities are revealed with the result: add each organisation's names."""
@@ -94,7 +98,8 @@ class Services:
 
     async def aclose(self) -> None:
         """Stop everything; a step that hangs (a dead connection) is abandoned after 5 s."""
-        steps = (self.closer.stop, self.hub.stop, self.engine.dispose, self.redis.aclose)
+        steps = (self.closer.stop, self.hub.stop, self.openings.stop, self.hall.stop,
+                 self.engine.dispose, self.redis.aclose)
         for step in steps:
             try:
                 await asyncio.wait_for(step(), SHUTDOWN_STEP_S)
@@ -126,8 +131,13 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     hub = RoomHub(executor, now_ms=clock.now_ms, decorate_result=decorate_result)
     closer = AuctionCloser(executor, auctions, now_ms=clock.now_ms,
                            poll_ms=100 if settings.test_clock else 1_000)
+    from web.api.openings import build_openings  # sealed-bid openings (issue #3)
+
+    openings, hall = await build_openings(settings, redis, sessions, registry, clock)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
-                        closer, platform_key, clock)
+                        closer, platform_key, clock, openings, hall)
     await hub.start()
     closer.start()
+    await hall.start()
+    openings.start()
     return services

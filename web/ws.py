@@ -29,6 +29,7 @@ from bidroom.errors import BidroomError, ForbiddenError, NotFoundError, Validati
 from bidroom.protocol import SUBPROTOCOLS, WireFormat, decode_frame, encode, message
 from bidroom.rooms.views import Audience
 from market.registry import Principal, Role
+from web.api.openings import authorise_opening
 from web.auth import audience_for, authenticate_token, bearer_token, can_view
 from web.bidding import place_bid, reason_message
 from web.errors import WS_CLOSE
@@ -163,6 +164,7 @@ class _Session:
     def __init__(self, services: Services, conn: WsConnection) -> None:
         self.services = services
         self.conn = conn
+        self.openings: set[str] = set()  # opening halls this connection watches (issue #3)
 
     async def authenticate(self, token: str, request_id: Any = None) -> None:
         principal = await authenticate_token(self.services, token)
@@ -211,6 +213,8 @@ class _Session:
             await self.bid(principal, msg)
         elif kind == "sign_in":
             await self.sign_in(principal, msg)
+        elif kind in ("join_opening", "leave_opening"):
+            await self.opening_hall(principal, msg)
         else:
             raise ValidationError(f"unknown message type {kind!r}", code="unknown_type")
 
@@ -237,6 +241,31 @@ class _Session:
             self.conn.send("bid_rejected", re=msg.get("id"), **body)
         else:
             self.conn.send("bid_accepted", re=msg.get("id"), **body)
+
+    async def opening_hall(self, principal: Principal, msg: dict[str, Any]) -> None:
+        """``join_opening`` / ``leave_opening``: the live opening hall (docs/protocol.md)."""
+        opening_id = msg.get("opening_id")
+        if not isinstance(opening_id, str) or not opening_id or len(opening_id) > 64:
+            raise ValidationError("opening_id is required (a string)", code="missing_field",
+                                  field="opening_id")
+        hall = self.services.hall
+        if msg["type"] == "leave_opening":
+            self.openings.discard(opening_id)
+            await hall.leave(opening_id, self.conn)
+            self.conn.send("opening_left", re=msg.get("id"), opening_id=opening_id)
+            return
+        last_seq = msg.get("last_seq")
+        if last_seq is not None and (isinstance(last_seq, bool) or not isinstance(last_seq, int)
+                                     or last_seq < 0):
+            raise ValidationError("last_seq must be a non-negative integer",
+                                  code="invalid_field", field="last_seq")
+        await authorise_opening(self.services, principal, opening_id)
+        if opening_id in self.openings:
+            await hall.leave(opening_id, self.conn)
+        self.openings.add(opening_id)
+        seq = await hall.join(opening_id, self.conn, last_seq)
+        self.conn.send("opening_joined", re=msg.get("id"), opening_id=opening_id, seq=seq,
+                       audience=self.conn.audience.value)
 
     async def sign_in(self, principal: Principal, msg: dict[str, Any]) -> None:
         auction_id = _auction_id(msg)
@@ -303,6 +332,9 @@ async def ws_endpoint(websocket: WebSocket) -> None:
         for auction_id in list(conn.rooms):
             with contextlib.suppress(Exception):
                 await services.hub.leave(auction_id, conn)
+        for opening_id in list(session.openings):
+            with contextlib.suppress(Exception):
+                await services.hall.leave(opening_id, conn)
         if conn.closing:
             with contextlib.suppress(asyncio.TimeoutError, Exception):
                 await asyncio.wait_for(asyncio.shield(writer), 2.0)

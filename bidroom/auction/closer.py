@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from bidroom.auction.executor import AuctionExecutor
 from bidroom.auction.rules import AuctionClosed, AuctionResult, compute_result
-from bidroom.errors import BidroomError, StoreError
+from bidroom.errors import BidroomError, NotFoundError, StoreError
 from bidroom.stores.sql import AuctionBidRow, AuctionRepository, AuctionResultRow
 
 __all__ = ["AuctionCloser", "result_digest"]
@@ -104,7 +104,15 @@ class AuctionCloser:
         due = await self._executor.redis.zrangebyscore(self._key, "-inf", now, start=0, num=100)
         for raw in due:
             auction_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-            await self._close_one(auction_id)
+            try:
+                await self._close_one(auction_id)
+            except NotFoundError as exc:
+                # The room or its SQL row is gone (a wiped database, a half-created auction):
+                # nothing can ever be closed or stored, so it must not block the others.
+                log.error("dropping %s from the close schedule: %s", auction_id, exc.message)
+                await self._executor.redis.zrem(self._key, auction_id)
+            except BidroomError as exc:
+                log.warning("closing %s failed (%s); retrying next pass", auction_id, exc)
         head = await self._executor.redis.zrange(self._key, 0, 0, withscores=True)
         return int(head[0][1]) if head else None
 

@@ -135,3 +135,13 @@ async def test_a_paused_auction_is_not_closed_until_resumed_and_its_time_given_b
     assert await closers[0].run_once() is None
     stored = await repo.get_result(auction_id)
     assert stored is not None and stored[0].final_end_ms == new_end
+
+
+async def test_an_orphaned_schedule_entry_is_dropped_without_blocking_the_others(
+    setup: Setup,
+) -> None:
+    clock, _executors, closers, repo, auction_id = setup
+    await closers[0].schedule("auc_gone_from_everywhere", START)  # due first, exists nowhere
+    clock.now = END
+    assert await closers[0].run_once() is None
+    assert await repo.get_result(auction_id) is not None

@@ -3,14 +3,15 @@
 ``routes()`` gives the Starlette routes for ``web.app``; ``operations()`` the same routes as
 ``Operation`` records, from which ``web.openapi`` builds the OpenAPI 3.1 document. Modules:
 ``system`` (health, time, platform key, receipts, me), ``registry`` (organisations, users,
-tokens), ``auctions`` (the auction life cycle) and ``docs`` (``/openapi.json``).
+tokens), ``auctions`` (the auction life cycle), ``openings`` (sealed-bid openings and CA
+login, issue #3) and ``docs`` (``/openapi.json``).
 """
 
 from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web.api import auctions, docs, registry, system
+from web.api import auctions, docs, openings, registry, system
 from web.api.common import Operation
 
 __all__ = ["operations", "routes"]
@@ -19,7 +20,7 @@ __all__ = ["operations", "routes"]
 def operations() -> list[Operation]:
     """Every HTTP operation, in documentation order."""
     return [*system.ops.operations, *registry.ops.operations, *auctions.ops.operations,
-            *docs.ops.operations]
+            *openings.ops.operations, *docs.ops.operations]
 
 
 def routes() -> list[BaseRoute]:

@@ -1,0 +1,516 @@
+"""The async shell around the opening session: decide, persist, publish, schedule, decrypt.
+
+``OpeningRunner.execute(opening_id, make_command)`` is the one way an opening changes: it reads
+the state (a process-local cache brought up to date from the opening log), reads the server
+clock, builds the command, runs the pure ``session.decide`` and appends the events to the
+hash-chained log in SQL with a compare-and-set on the opening's sequence number. When another
+process appended first, it decides again on the fresh state; so every event is stored exactly
+once, whichever process (HTTP request, scheduler tick) got there. After the append it
+publishes the new sequence number on the opening's Redis channel (the hall's fan-out reads the
+events from the log) and puts the next due instant on the schedule.
+
+The schedule is one Redis sorted set (member: opening id, score: the instant its next time rule
+applies: the deadline, then the end of the decryption window). Every app process runs the
+loop; a ``Tick`` taken by two processes at once is decided twice but stored once.
+
+Decryption (``decrypt``): the owner submits the content key it unwrapped on its own machine.
+The runner re-hashes the stored ciphertext (``ciphertext_corrupted`` if it changed), opens it
+with ``envelope.open_envelope`` in a worker thread (CPU and disk work) with the platform's
+trust store at the bid's upload time, checks that the signer is the bidder, and records the
+outcome: the opening form goes into the (still hidden) record, a failure is recorded with its
+reason and may be retried within the window.
+
+The backup key (``submit_share``): after the window, each official's sealed share is opened
+with the content key the official unwrapped; with k shares the key is rebuilt (in memory,
+once), opens the bids withdrawn for a platform fault, and is dropped; the submitted shares are
+erased. Every step is in the log.
+
+Must not import: market, web.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from redis.exceptions import RedisError
+
+from bidroom.errors import BidroomError, ConflictError, NotFoundError, StoreError
+from bidroom.errors import ValidationError as BidroomValidationError
+from bidroom.opening.ca import (
+    PlatformCA,
+    TrustStore,
+    load_certificate,
+)
+from bidroom.opening.custody import open_share
+from bidroom.opening.envelope import (
+    inspect_envelope,
+    open_envelope,
+    recipient_for,
+    unwrap_content_key,
+)
+from bidroom.opening.session import (
+    BidRevoked,
+    BidsClosed,
+    BidStatus,
+    Command,
+    CommandRefused,
+    Decision,
+    DecryptionWindowEnded,
+    Note,
+    OpeningFailed,
+    OpeningSettings,
+    OpeningState,
+    RecordBackupOpening,
+    RecordBackupRebuild,
+    RecordDecryption,
+    SubmitShare,
+    Tick,
+    can_decrypt,
+    created,
+    decide,
+    evolve,
+    next_due,
+    phase_at,
+    replay,
+)
+from bidroom.opening.shamir import rebuild_backup_key
+from bidroom.opening.store import (
+    CiphertextFiles,
+    LogEntry,
+    OpeningBidRow,
+    OpeningRow,
+    OpeningShareRow,
+    OpeningStore,
+)
+from bidroom.stores.redis import RedisClient, store_errors
+
+__all__ = [
+    "CA_DIR",
+    "ROOTS_DIR",
+    "DecryptOutcome",
+    "OpeningRunner",
+    "load_or_init_ca",
+    "ms_to_datetime",
+    "opening_channel",
+    "server_trust_store",
+]
+
+log = logging.getLogger("bidroom.openings")
+
+NowMs = Callable[[], Awaitable[int]]
+TrustSource = Callable[[], TrustStore]
+MakeCommand = Callable[[OpeningState, int], Command]
+AttachBid = Callable[[Decision], OpeningBidRow | None]
+
+CA_DIR: Final = "ca"  # DATA_DIR/ca: the platform CA (``bidroom ca init`` uses the same)
+ROOTS_DIR: Final = "roots"  # DATA_DIR/ca/roots/*.pem: external CA roots the platform trusts
+MAX_ATTEMPTS: Final = 50
+_TIMED: Final = (BidsClosed, OpeningFailed, DecryptionWindowEnded, BidRevoked)
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def opening_channel(opening_id: str, prefix: str = "bidroom") -> str:
+    """The Redis pub/sub channel announcing an opening's new log entries."""
+    return f"{prefix}:op:ev:{{o:{opening_id}}}"
+
+
+def load_or_init_ca(directory: Path, *, now_ms: int) -> PlatformCA:
+    """The platform CA in ``directory``, created on first use (several processes may race:
+    the loser loads the winner's CA)."""
+    for _ in range(50):
+        try:
+            return PlatformCA.load(directory)
+        except NotFoundError:
+            pass
+        except BidroomValidationError:
+            pass  # half-written by a racing process: wait for it
+        try:
+            return PlatformCA.init(directory, now=ms_to_datetime(now_ms))
+        except ConflictError:
+            time.sleep(0.05)  # another process is writing it right now
+    return PlatformCA.load(directory)
+
+
+def server_trust_store(data_dir: Path) -> TrustStore:
+    """What the server trusts: the platform CA (with its current CRL) and every external root
+    in ``DATA_DIR/ca/roots/*.pem`` (CRLs of those CAs: ``*.crl`` / ``*.crl.pem`` there)."""
+    ca_dir = Path(data_dir) / CA_DIR
+    trust = PlatformCA.load(ca_dir).trust_store()
+    roots = ca_dir / ROOTS_DIR
+    if roots.is_dir():
+        for path in sorted(roots.iterdir()):
+            name = path.name
+            if name.endswith((".crl", ".crl.pem")):
+                continue
+            if name.endswith((".pem", ".crt", ".cer")):
+                trust.import_root(path.read_bytes())
+        for path in sorted(roots.iterdir()):
+            if path.name.endswith((".crl", ".crl.pem")):
+                trust.add_crl(path.read_bytes())
+    return trust
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptOutcome:
+    """What came of a submitted content key: the decision (``BidDecrypted``,
+    ``DecryptionFailed`` or a refusal) and, on failure, the reason and a message."""
+
+    decision: Decision
+    failure: str | None = None
+    message: str | None = None
+
+
+@contextlib.contextmanager
+def _cleanup_on_error(directory: Path) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+class OpeningRunner:
+    def __init__(
+        self,
+        store: OpeningStore,
+        redis: RedisClient,
+        files: CiphertextFiles,
+        *,
+        now_ms: NowMs,
+        trust: TrustSource,
+        poll_ms: int = 1_000,
+        prefix: str = "bidroom",
+    ) -> None:
+        self.store = store
+        self.redis = redis
+        self.files = files
+        self._now_ms = now_ms
+        self._trust = trust
+        self._poll_ms = poll_ms
+        self._prefix = prefix
+        self.schedule_key = f"{prefix}:openings:schedule"
+        self._states: dict[str, OpeningState] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ basics
+
+    async def now_ms(self) -> int:
+        return await self._now_ms()
+
+    def trust_store(self) -> TrustStore:
+        return self._trust()
+
+    def channel(self, opening_id: str) -> str:
+        return opening_channel(opening_id, self._prefix)
+
+    def _lock(self, opening_id: str) -> asyncio.Lock:
+        lock = self._locks.get(opening_id)
+        if lock is None:
+            lock = self._locks[opening_id] = asyncio.Lock()
+        return lock
+
+    async def state(self, opening_id: str) -> OpeningState:
+        """The opening's state as stored now (``opening_not_found`` if there is none)."""
+        cached = self._states.get(opening_id)
+        if cached is None:
+            events = await self.store.events(opening_id)
+            if not events:
+                raise NotFoundError(f"opening {opening_id} not found",
+                                    code="opening_not_found", opening_id=opening_id)
+            state = replay(events)
+        else:
+            state = cached
+            for event in await self.store.events(opening_id, cached.seq):
+                state = evolve(state, event)
+        self._states[opening_id] = state
+        return state
+
+    # ------------------------------------------------------------------ creating
+
+    async def create(
+        self,
+        row: OpeningRow,
+        settings: OpeningSettings,
+        invited: Sequence[str],
+        *,
+        actor: str,
+        now_ms: int,
+        shares: Sequence[OpeningShareRow] = (),
+    ) -> OpeningState:
+        first = created(settings, tuple(invited), now_ms)
+        row.status = phase_at(replay([first]), now_ms).value
+        await self.store.create(row, invited, first, actor=actor, shares=shares)
+        state = replay([first])
+        self._states[row.id] = state
+        await self._schedule(row.id, state)
+        return state
+
+    # ------------------------------------------------------------------ deciding
+
+    def precheck(self, state: OpeningState, command: Command) -> CommandRefused | None:
+        """The refusal the command would get now (a dry run of ``decide``), if any."""
+        return decide(state, command).refusal
+
+    async def execute(
+        self,
+        opening_id: str,
+        make: MakeCommand,
+        *,
+        actor: str | None,
+        attach: AttachBid | None = None,
+    ) -> Decision:
+        """Decide a command on the current state and store its events exactly once."""
+        async with self._lock(opening_id):
+            for _ in range(MAX_ATTEMPTS):
+                state = await self.state(opening_id)
+                now = await self._now_ms()
+                decision = decide(state, make(state, now))
+                happened = [e for e in decision.events if not isinstance(e, CommandRefused)]
+                if not happened:
+                    return decision
+                new_bid = attach(decision) if attach is not None else None
+                entries = [LogEntry(e, None if isinstance(e, _TIMED) else actor)
+                           for e in happened]
+                status = phase_at(decision.state, now).value
+                if await self.store.append(opening_id, state.seq, entries, status=status,
+                                           new_bid=new_bid):
+                    self._states[opening_id] = decision.state
+                    await self._after_append(opening_id, decision.state)
+                    return decision
+                self._states.pop(opening_id, None)  # another writer was first: reload
+                await asyncio.sleep(0)
+        raise StoreError(f"opening {opening_id}: too much contention, try again",
+                         code="store_unavailable")
+
+    async def _after_append(self, opening_id: str, state: OpeningState) -> None:
+        try:
+            with store_errors("Redis"):
+                await self.redis.publish(self.channel(opening_id), str(state.seq).encode())
+            await self._schedule(opening_id, state)
+        except (StoreError, RedisError) as exc:
+            # The log is the truth: the hall polls it, and the scheduler re-reads the state.
+            log.warning("opening %s: publishing/scheduling failed (%s)", opening_id, exc)
+
+    async def note(self, opening_id: str, what: str, details: dict[str, Any], *,
+                   actor: str | None) -> Decision:
+        """Keep a step in the log that changes nothing (a key handed out, a record export)."""
+        return await self.execute(opening_id, lambda s, now: Note(what, details, now),
+                                  actor=actor)
+
+    # ------------------------------------------------------------------ the schedule
+
+    async def _schedule(self, opening_id: str, state: OpeningState) -> None:
+        due = next_due(state)
+        with store_errors("Redis"):
+            if due is None:
+                await self.redis.zrem(self.schedule_key, opening_id)
+            else:
+                await self.redis.zadd(self.schedule_key, {opening_id: due})
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="bidroom-openings")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                next_at = await self.run_once()
+                now = await self._now_ms()
+                wait_ms = self._poll_ms if next_at is None else max(
+                    0, min(self._poll_ms, next_at - now))
+            except asyncio.CancelledError:
+                raise
+            except (BidroomError, RedisError, OSError) as exc:
+                log.warning("opening schedule pass failed (%s); retrying", exc)
+                wait_ms = self._poll_ms
+            except Exception:
+                log.exception("opening schedule pass crashed; retrying")
+                wait_ms = self._poll_ms
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait_ms / 1000)
+
+    async def run_once(self) -> int | None:
+        """Apply every due time rule; return the next due instant (None: nothing scheduled)."""
+        now = await self._now_ms()
+        with store_errors("Redis"):
+            due = await self.redis.zrangebyscore(self.schedule_key, "-inf", now, start=0,
+                                                 num=100)
+        for raw in due:
+            opening_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+            try:
+                decision = await self.execute(opening_id, lambda s, at: Tick(at), actor=None)
+            except NotFoundError:
+                with store_errors("Redis"):
+                    await self.redis.zrem(self.schedule_key, opening_id)
+                continue
+            following = next_due(decision.state)
+            with store_errors("Redis"):
+                if following is None:
+                    await self.redis.zrem(self.schedule_key, opening_id)
+                else:
+                    await self.redis.zadd(self.schedule_key,
+                                          {opening_id: max(following, now + 1)})
+        with store_errors("Redis"):
+            head = await self.redis.zrange(self.schedule_key, 0, 0, withscores=True)
+        return int(head[0][1]) if head else None
+
+    # ------------------------------------------------------------------ decrypting
+
+    async def decrypt(self, opening_id: str, supplier_id: str, content_key: bytes, *,
+                      actor: str | None) -> DecryptOutcome:
+        """Open the supplier's bid with the content key it unwrapped; record the outcome."""
+        state = await self.state(opening_id)
+        now = await self._now_ms()
+        refusal = can_decrypt(state, supplier_id, now)
+        if refusal is not None:
+            return DecryptOutcome(Decision(state, (CommandRefused("decrypt", refusal),)))
+        bid = await self.store.current_bid(opening_id, supplier_id)
+        if bid is None or bid.sha256 != state.bids[supplier_id].sha256:
+            raise StoreError("the bid's upload record is missing", code="store_unavailable")
+        out_dir = self.files.opened_dir(opening_id, supplier_id)
+        failure: str | None = None
+        message: str | None = None
+        form: dict[str, Any] | None = None
+        signer: dict[str, Any] | None = None
+        try:
+            form, signer = await asyncio.to_thread(self._open_own, bid, content_key, out_dir)
+        except BidroomError as exc:
+            failure, message = exc.code, exc.message
+            shutil.rmtree(out_dir, ignore_errors=True)
+        command = RecordDecryption(supplier_id, failure is None, 0, failure, form, signer)
+        decision = await self.execute(
+            opening_id, lambda s, at: replace(command, now_ms=at), actor=actor)
+        if decision.refusal is not None and failure is None:
+            shutil.rmtree(out_dir, ignore_errors=True)  # the window closed meanwhile
+        return DecryptOutcome(decision, failure, message)
+
+    def _open_own(self, bid: OpeningBidRow, content_key: bytes,
+                  out_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(thread) Re-hash, decrypt, verify the signature and that the signer is the bidder."""
+        if bid.receipt.get("sha256") != bid.sha256:
+            raise ConflictError("the receipt does not match the stored bid",
+                                code="ciphertext_corrupted")
+        path = self.files.verify(bid.storage_path, bid.sha256)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        with _cleanup_on_error(out_dir):
+            opened = open_envelope(path, content_key, out_dir, trust=self._trust(),
+                                   at=ms_to_datetime(bid.uploaded_at_ms))
+            signer = opened.signer
+            if signer is None or signer.org_id != bid.supplier_org_id:
+                raise BidroomValidationError(
+                    "the bid is signed by another organisation's certificate "
+                    f"({signer.name if signer else 'unknown'}), not by the bidder",
+                    code="signer_mismatch",
+                )
+        return dict(opened.form), {
+            "org_id": signer.org_id,
+            "name": signer.name,
+            "serial": f"{signer.serial:x}",
+            "fingerprint": signer.fingerprint,
+            "signing_time_ms": (None if opened.signing_time is None
+                                else int(opened.signing_time.timestamp() * 1000)),
+            "package_sha256": opened.package_sha256,
+            "documents": list(opened.documents),
+        }
+
+    # ------------------------------------------------------------------ the backup key
+
+    async def submit_share(self, opening_id: str, official: str, content_key: bytes, *,
+                           backup_certificate_pem: str) -> Decision:
+        """An official's share, opened with the key it unwrapped (after the window only);
+        with k shares the backup key is rebuilt and opens the platform-fault bids."""
+        state = await self.state(opening_id)
+        now = await self._now_ms()
+        refusal = self.precheck(state, SubmitShare(official, now))
+        if refusal is not None:
+            return Decision(state, (refusal,))
+        row = await self.store.share(opening_id, official)
+        if row is None:
+            raise NotFoundError("no share is kept for this official", code="not_an_official")
+        share = open_share(row.sealed, content_key)  # bad_key_or_tampered: nothing recorded
+        await self.store.hold_share(opening_id, official, share, now)
+        decision = await self.execute(opening_id, lambda s, at: SubmitShare(official, at),
+                                      actor=official)
+        if decision.refusal is not None:
+            if decision.refusal.reason != "share_already_submitted":
+                await self.store.erase_share(opening_id, official)
+            return decision
+        backup = decision.state.settings.backup
+        if backup is not None and len(decision.state.shares_submitted) >= backup.k:
+            return await self._rebuild(opening_id, backup_certificate_pem)
+        return decision
+
+    async def _rebuild(self, opening_id: str, certificate_pem: str) -> Decision:
+        shares = [r.share for r in await self.store.shares(opening_id) if r.share]
+        key: Any = None
+        failure: str | None = None
+        try:
+            key = await asyncio.to_thread(rebuild_backup_key, shares)
+        except BidroomError as exc:
+            failure = exc.code
+        finally:
+            await self.store.erase_shares(opening_id)
+        decision = await self.execute(
+            opening_id,
+            lambda s, at: RecordBackupRebuild(failure is None, at, failure),
+            actor=None,
+        )
+        if key is None or decision.refusal is not None:
+            return decision
+        try:
+            certificate = load_certificate(certificate_pem)
+            for supplier_id in decision.state.bidders:
+                if decision.state.bids[supplier_id].status is not BidStatus.WITHDRAWN:
+                    continue
+                decision = await self._open_with_backup(opening_id, supplier_id, key,
+                                                        certificate)
+        finally:
+            key = None  # the rebuilt key is used once and dropped
+        return decision
+
+    async def _open_with_backup(self, opening_id: str, supplier_id: str, key: Any,
+                                certificate: Any) -> Decision:
+        bid = await self.store.current_bid(opening_id, supplier_id)
+        out_dir = self.files.opened_dir(opening_id, supplier_id)
+        try:
+            if bid is None:
+                raise NotFoundError("the bid's upload record is missing", code="no_bid")
+
+            def work() -> tuple[dict[str, Any], dict[str, Any]]:
+                assert bid is not None
+                path = self.files.verify(bid.storage_path, bid.sha256)
+                recipient = recipient_for(inspect_envelope(path), certificate)
+                content_key = unwrap_content_key(recipient.encrypted_key, key)
+                return self._open_own(bid, content_key, out_dir)
+
+            form, signer = await asyncio.to_thread(work)
+        except BidroomError as exc:
+            return await self.note(opening_id, "backup_open_failed",
+                                   {"supplier_id": supplier_id, "reason": exc.code,
+                                    "message": exc.message}, actor=None)
+        return await self.execute(
+            opening_id,
+            lambda s, at: RecordBackupOpening(supplier_id, form, signer, at),
+            actor=None,
+        )
