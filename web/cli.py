@@ -668,6 +668,7 @@ def _demo_banner(settings: Settings, data: DemoData) -> str:
         rule,
         "Bidroom 演示 / demo",
         rule,
+        f"  浏览器 / open in a browser: {base}/app/  (选择演示账号 / pick a demo account)",
         f"  服务地址 / server:          {base}",
         f"  接口文档 / OpenAPI:         {base}/openapi.json",
         f"  WebSocket:                  {_ws_url(base)}",
