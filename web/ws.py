@@ -25,7 +25,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bidroom.auction.executor import RoomKeys
 from bidroom.auction.rules import CommandRefused
-from bidroom.errors import BidroomError, ForbiddenError, NotFoundError, ValidationError
+from bidroom.errors import (
+    BidroomError,
+    ForbiddenError,
+    NotFoundError,
+    StoreError,
+    ValidationError,
+)
 from bidroom.protocol import SUBPROTOCOLS, WireFormat, decode_frame, encode, message
 from bidroom.rooms.views import Audience
 from market.registry import Principal, Role
@@ -295,7 +301,9 @@ async def ws_endpoint(websocket: WebSocket) -> None:
                 await session.authenticate(token)
             except BidroomError as exc:
                 conn.error(None, exc.code, exc.message)
-                conn.drop(WS_CLOSE["unauthenticated"], exc.code)
+                # A store outage is not the client's fault: 1011 says "retry", 4001 "new token".
+                code = "server_error" if isinstance(exc, StoreError) else "unauthenticated"
+                conn.drop(WS_CLOSE[code], exc.code)
                 return
         while not writer.done():
             timeout = AUTH_TIMEOUT_S if conn.principal is None else None

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from typing import Any, TypeAlias
 
 import redis.exceptions
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 
 from bidroom.errors import StoreError, ValidationError
@@ -48,6 +48,8 @@ __all__ = [
 RedisClient: TypeAlias = Redis | RedisCluster
 
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+POOL_SIZE = 64  # connections per process to one Redis server
+POOL_TIMEOUT_S = 10.0  # how long a command waits for a free connection before StoreError
 _PLAIN_SCHEMES = ("redis", "rediss", "unix")
 _TRUE = ("1", "true", "yes", "on")
 
@@ -145,7 +147,13 @@ def connect_redis(url: str) -> RedisClient:
                 raise _invalid(url, "Redis Cluster cannot be reached over a unix socket")
             single = urllib.parse.urlunsplit((scheme, parts.netloc, parts.path, query, ""))
             return RedisCluster.from_url(single, decode_responses=False)
-        return Redis.from_url(url, decode_responses=False)
+        # A blocking pool: under a burst, a command waits for a free connection (bounded by
+        # POOL_TIMEOUT_S) instead of failing with "Too many connections" — a refused bid
+        # under load would be an outage, a 5 ms wait is not.
+        pool = BlockingConnectionPool.from_url(url, decode_responses=False,
+                                               max_connections=POOL_SIZE,
+                                               timeout=POOL_TIMEOUT_S)
+        return Redis.from_pool(pool)  # the client owns (and closes) its pool
     except ValidationError:
         raise
     except (ValueError, TypeError, redis.exceptions.RedisError) as exc:
