@@ -194,7 +194,11 @@ def walkthrough(demo: DemoOpening, *, base_url: str, command: str, data_dir: Pat
         "2. 签到（现已开放）/ sign in (open now), e.g. supplier 4:",
         f"  curl -s -X POST -H {auth4} {api}/sign-in",
         "",
-        "3. 观看开标大厅 / watch the hall: WebSocket /ws, "
+        f"3. 开标大厅（浏览器）/ the opening hall in a browser: {base_url}/app/openings/"
+        f"{demo.opening_id}",
+        "   （供应商可在页面中选择 enc-key.pem 自行解密 / a supplier decrypts there with its"
+        " enc-key.pem, read locally)",
+        "   或 / or: WebSocket /ws, "
         f'{{"type":"join_opening","opening_id":"{demo.opening_id}"}}',
         f"  curl -s -H {agency} {api}   # 代理机构视角 / as the agency",
         "",
