@@ -20,9 +20,10 @@ bad flag or setting). Subcommands:
 ``bidroom admin bootstrap``
     Offline receipt verification, printing the public key, migrating, and the first admin
     credential.
-``bidroom ca init|issue|revoke|list``
+``bidroom ca init|issue|revoke|list|import-root``
     The platform CA for sealed remote bid openings (embedded/demo use; ``DATA_DIR/ca``):
-    create it, issue a supplier's dual signing + encryption certificates, revoke, list.
+    create it, issue a supplier's dual signing + encryption certificates, revoke, list; and
+    trust a licensed CA's root (and its CRL) in ``DATA_DIR/ca/roots``.
 ``bidroom bid seal|unwrap-key|open``
     The supplier's side of a sealed bid: build, sign and seal the package (prints the
     envelope's SHA-256); unwrap the content key at the opening (prints it in hex); open an
@@ -978,6 +979,26 @@ def _add_ca_commands(commands: Any) -> None:
     listing.add_argument("--json", action="store_true", help="JSON 输出 / print JSON")
     listing.set_defaults(handler=_cmd_ca_list)
 
+    import_root = ca_commands.add_parser(
+        "import-root",
+        help="导入持牌CA根证书 / trust a licensed CA's root certificate",
+        description=(
+            "导入外部（持牌）CA 的根证书到 DATA_DIR/ca/roots（须为自签名 CA 证书），可同时导入其 "
+            "CRL；服务器每次校验时重新读取。\n"
+            "Copy an external (licensed) CA's root certificate into DATA_DIR/ca/roots after "
+            "checking it is a self-signed CA certificate (basicConstraints cA=TRUE); with --crl, "
+            "also that CA's CRL (checked against the root; a newer CRL replaces the older). The "
+            "server reads the directory afresh for every check."
+        ),
+        formatter_class=_Formatter,
+    )
+    _add_data_dir(import_root)
+    import_root.add_argument("root", nargs="?", metavar="ROOT.pem",
+                             help="根证书（PEM 或 DER）/ the root certificate (PEM or DER)")
+    import_root.add_argument("--crl", metavar="FILE",
+                             help="该CA的CRL / a CRL of that CA (PEM or DER)")
+    import_root.set_defaults(handler=_cmd_ca_import_root)
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -1031,11 +1052,26 @@ def _cmd_ca_revoke(args: argparse.Namespace) -> int:
     return OK
 
 
-def _cmd_ca_list(args: argparse.Namespace) -> int:
-    from bidroom.opening.ca import PlatformCA
+def _imported_roots(ca_dir: Path) -> list[tuple[Path, Any]]:
+    """The root certificates in ``ca_dir/roots`` (as the server loads them), by file name."""
+    from bidroom.opening.ca import load_certificate
 
-    records = PlatformCA.load(_ca_dir(args)).list_issued()
+    roots = ca_dir / "roots"
+    if not roots.is_dir():
+        return []
+    return [(path, load_certificate(path.read_bytes())) for path in sorted(roots.iterdir())
+            if path.name.endswith((".pem", ".crt", ".cer"))
+            and not path.name.endswith((".crl", ".crl.pem"))]
+
+
+def _cmd_ca_list(args: argparse.Namespace) -> int:
+    from bidroom.opening.ca import PlatformCA, certificate_fingerprint
+
+    ca_dir = _ca_dir(args)
+    records = PlatformCA.load(ca_dir).list_issued()
+    roots = _imported_roots(ca_dir)
     if args.json:
+        # Issued certificates, then imported roots (``usage`` "root", ``file`` set).
         print(json.dumps([
             {
                 "serial": f"{r.serial:x}", "org_id": r.org_id, "name": r.name, "usage": r.usage,
@@ -1044,15 +1080,68 @@ def _cmd_ca_list(args: argparse.Namespace) -> int:
                 "revocation_reason": r.revocation_reason,
             }
             for r in records
+        ] + [
+            {
+                "serial": f"{c.serial_number:x}", "org_id": None,
+                "name": c.subject.rfc4514_string(), "usage": "root",
+                "not_before": c.not_valid_before_utc.isoformat(),
+                "not_after": c.not_valid_after_utc.isoformat(),
+                "revoked_at": None, "revocation_reason": None, "file": str(path),
+                "fingerprint": certificate_fingerprint(c),
+            }
+            for path, c in roots
         ], ensure_ascii=False, indent=2))
         return OK
     if not records:
         print("尚未签发证书 / no certificates issued yet")
-        return OK
     for r in records:
         state = f"吊销 revoked {r.revoked_at:%Y-%m-%d}" if r.revoked_at else "有效 valid"
         print(f"{r.serial:x}  {r.usage or '?':<10}  {r.org_id or '-'}  {r.name}  "
               f"→ {r.not_after:%Y-%m-%d}  {state}")
+    if roots:
+        print("导入的根证书 / imported roots:")
+    for path, c in roots:
+        print(f"  {path.name}  {c.subject.rfc4514_string()}  → {c.not_valid_after_utc:%Y-%m-%d}  "
+              f"sha256 {certificate_fingerprint(c)}")
+    return OK
+
+
+def _cmd_ca_import_root(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives import serialization
+
+    from bidroom.opening.ca import TrustStore, certificate_fingerprint
+
+    if not args.root and not args.crl:
+        _error("give ROOT.pem, --crl FILE or both")
+        return USAGE
+    roots = Settings.from_env(data_dir=args.data_dir).data_dir / "ca" / "roots"
+    trust = TrustStore(cert for _, cert in _imported_roots(roots.parent))
+    if args.root:
+        cert = trust.import_root(Path(args.root).expanduser().read_bytes())  # checks: a CA
+        fingerprint = certificate_fingerprint(cert)
+        target = roots / f"{fingerprint[:16]}.pem"
+        roots.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            print(f"已导入 / already imported: {target}")
+        else:
+            target.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            print(f"已导入根证书 / imported root {cert.subject.rfc4514_string()}")
+            print(f"  sha256   {fingerprint}")
+            print(f"  file     {target}")
+    if args.crl:
+        raw = Path(args.crl).expanduser().read_bytes()
+        trust.add_crl(raw)  # checks: a CRL, signed by the root it names (if imported)
+        crl = trust.crls[-1]
+        issuer = next((c for c in trust.roots if c.subject == crl.issuer), None)
+        if issuer is None:
+            _error(f"the CRL's issuer {crl.issuer.rfc4514_string()} is not an imported root")
+            return FAILED
+        target = roots / f"{certificate_fingerprint(issuer)[:16]}.crl.pem"
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+        os.replace(tmp, target)
+        print(f"已导入CRL / imported the CRL of {crl.issuer.rfc4514_string()} "
+              f"({len(list(crl))} revoked): {target}")
     return OK
 
 

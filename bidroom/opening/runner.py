@@ -393,8 +393,10 @@ class OpeningRunner:
         message: str | None = None
         form: dict[str, Any] | None = None
         signer: dict[str, Any] | None = None
+        registered = await self._registered_signers(supplier_id)
         try:
-            form, signer = await asyncio.to_thread(self._open_own, bid, content_key, out_dir)
+            form, signer = await asyncio.to_thread(self._open_own, bid, content_key, out_dir,
+                                                   registered)
         except BidroomError as exc:
             failure, message = exc.code, exc.message
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -405,9 +407,17 @@ class OpeningRunner:
             shutil.rmtree(out_dir, ignore_errors=True)  # the window closed meanwhile
         return DecryptOutcome(decision, failure, message)
 
-    def _open_own(self, bid: OpeningBidRow, content_key: bytes,
-                  out_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(thread) Re-hash, decrypt, verify the signature and that the signer is the bidder."""
+    async def _registered_signers(self, supplier_id: str) -> frozenset[str]:
+        """Fingerprints of the signing certificates the supplier registered."""
+        rows = await self.store.registered_certificates(supplier_id)
+        return frozenset(r.signing_fingerprint for r in rows)
+
+    def _open_own(self, bid: OpeningBidRow, content_key: bytes, out_dir: Path,
+                  registered: frozenset[str] = frozenset(),
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(thread) Re-hash, decrypt, verify the signature and that the signer is the bidder
+        (the certificate names the bidder's org id, or is a signing certificate the bidder
+        registered)."""
         if bid.receipt.get("sha256") != bid.sha256:
             raise ConflictError("the receipt does not match the stored bid",
                                 code="ciphertext_corrupted")
@@ -417,7 +427,8 @@ class OpeningRunner:
             opened = open_envelope(path, content_key, out_dir, trust=self._trust(),
                                    at=ms_to_datetime(bid.uploaded_at_ms))
             signer = opened.signer
-            if signer is None or signer.org_id != bid.supplier_org_id:
+            if signer is None or (signer.org_id != bid.supplier_org_id
+                                  and signer.fingerprint not in registered):
                 raise BidroomValidationError(
                     "the bid is signed by another organisation's certificate "
                     f"({signer.name if signer else 'unknown'}), not by the bidder",
@@ -496,13 +507,14 @@ class OpeningRunner:
         try:
             if bid is None:
                 raise NotFoundError("the bid's upload record is missing", code="no_bid")
+            registered = await self._registered_signers(supplier_id)
 
             def work() -> tuple[dict[str, Any], dict[str, Any]]:
                 assert bid is not None
                 path = self.files.verify(bid.storage_path, bid.sha256)
                 recipient = recipient_for(inspect_envelope(path), certificate)
                 content_key = unwrap_content_key(recipient.encrypted_key, key)
-                return self._open_own(bid, content_key, out_dir)
+                return self._open_own(bid, content_key, out_dir, registered)
 
             form, signer = await asyncio.to_thread(work)
         except BidroomError as exc:

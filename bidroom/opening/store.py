@@ -80,6 +80,7 @@ __all__ = [
     "OpeningRow",
     "OpeningShareRow",
     "OpeningStore",
+    "SupplierCertificateRow",
     "chain_hash",
     "sha256_file",
     "verify_chain",
@@ -205,6 +206,25 @@ class OpeningShareRow(Base):
     sealed: Mapped[dict[str, Any]] = mapped_column(JSON)
     share: Mapped[str | None] = mapped_column(Text)
     submitted_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SupplierCertificateRow(Base):
+    """A supplier's dual certificates as it registered them (``PUT /api/certificates/me``),
+    e.g. from a licensed CA whose root the platform imported. Every registration is kept (a
+    bid sealed to an older one can still be opened); the newest is the one in force, and
+    registered certificates win over those the platform CA issued for the organisation."""
+
+    __tablename__ = "supplier_certificates"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(String(_ID), index=True)
+    signing_certificate_pem: Mapped[str] = mapped_column(Text)
+    encryption_certificate_pem: Mapped[str] = mapped_column(Text)
+    signing_fingerprint: Mapped[str] = mapped_column(String(64))
+    encryption_fingerprint: Mapped[str] = mapped_column(String(64))
+    registered_by_user_id: Mapped[str] = mapped_column(String(_ID))
+    registered_at_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 # --------------------------------------------------------------------------- the hash chain
@@ -596,3 +616,20 @@ class OpeningStore:
                     update(OpeningShareRow)
                     .where(OpeningShareRow.opening_id == opening_id)
                     .values(share=None))
+
+    # ------------------------------------------------------------ registered certificates
+
+    async def register_certificates(self, row: SupplierCertificateRow) -> None:
+        """Keep a supplier's registration (the newest is in force)."""
+        with sql_errors("register certificates"):
+            async with self._sessions() as session, session.begin():
+                session.add(row)
+
+    async def registered_certificates(self, org_id: str) -> list[SupplierCertificateRow]:
+        """The organisation's registrations, newest first."""
+        stmt = (select(SupplierCertificateRow).where(SupplierCertificateRow.org_id == org_id)
+                .order_by(SupplierCertificateRow.registered_at_ms.desc(),
+                          SupplierCertificateRow.id.desc()))
+        with sql_errors("list registered certificates"):
+            async with self._sessions() as session:
+                return list((await session.scalars(stmt)).all())

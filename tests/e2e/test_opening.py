@@ -510,6 +510,75 @@ async def test_a_certificate_from_an_unknown_ca_is_refused(hall: Hall, tmp_path:
     assert (login.status_code, login.json()["error"]["code"]) == (401, "unknown_ca")
 
 
+async def register(hall: Hall, name: str, keys: Keys) -> httpx.Response:
+    return await hall.http.put("/api/certificates/me", headers=hall.auth(name), json={
+        "signing_certificate_pem": keys.sign_cert_pem(),
+        "encryption_certificate_pem": keys.enc_cert_pem()})
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    from web.cli import main
+
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+async def test_a_supplier_with_certificates_from_an_imported_licensed_ca_bids_and_decrypts(
+    hall: Hall, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    licensed = PlatformCA.init(tmp_path / "licensed-ca", name="某持牌CA Licensed CA",
+                               now=at(T0 - 24 * 60 * MIN))
+    org_id = hall.acc("s1").org_id
+    external = issue(licensed, org_id, "供应商1", hall.outside / "licensed-s1", now_ms=T0 - MIN)
+    others = issue(licensed, hall.acc("s2").org_id, "供应商2", hall.outside / "licensed-s2",
+                   now_ms=T0 - MIN)
+    revoked = issue(licensed, org_id, "供应商1", hall.outside / "licensed-s1-old",
+                    now_ms=T0 - MIN)
+    licensed.revoke(revoked.certificate("sign").serial_number, now=at(T0 - 1))
+
+    before_import = await register(hall, "s1", external)
+    root = tmp_path / "licensed-root.pem"
+    root.write_bytes((licensed.directory / "ca-cert.pem").read_bytes())
+    imported = cli(capsys, "ca", "import-root", root, "--data-dir", hall.data_dir,
+                   "--crl", licensed.directory / "crl.pem")
+    not_a_ca = cli(capsys, "ca", "import-root", external.sign_cert, "--data-dir", hall.data_dir)
+    listed = cli(capsys, "ca", "list", "--data-dir", hall.data_dir)
+    not_yours = await register(hall, "s1", others)
+    revoked_refused = await register(hall, "s1", revoked)
+    registered = await register(hall, "s1", external)
+    current = await hall.http.get("/api/certificates/me", headers=hall.auth("s1"))
+    platform = await hall.http.get("/api/certificates/me", headers=hall.auth("s2"))
+    by_agency = await register(hall, "agency", external)
+
+    assert (before_import.status_code, before_import.json()["error"]["code"]) == (
+        422, "unknown_ca")
+    assert imported[0] == 0, imported[2]
+    assert not_a_ca[0] == 1 and "CA" in not_a_ca[2]
+    assert listed[0] == 0 and "Licensed CA" in listed[1]
+    assert (not_yours.status_code, not_yours.json()["error"]["code"]) == (
+        422, "certificate_not_yours")
+    assert revoked_refused.json()["error"]["code"] == "certificate_revoked"
+    assert registered.status_code == 200, registered.text
+    assert current.json()["source"] == "registered"
+    assert current.json()["encryption"]["pem"].strip() == external.enc_cert_pem().strip()
+    assert platform.json()["source"] == "platform" and platform.json()["signing"] is None
+    assert by_agency.status_code == 403
+
+    # The registered certificates win over those the platform CA issued to s1.
+    hall.keys["s1"] = external
+    opening_id = await hall.create()
+    for name in ("s1", "s2", "s3"):
+        await hall.bid(opening_id, name, 1_000_000)
+    await hall.clock(DEADLINE)
+    await hall.post(f"/api/openings/{opening_id}/sign-in", "s1")
+    await hall.until_logged(opening_id, "bids_closed")
+
+    response = await hall.decrypt(opening_id, "s1")
+
+    assert response.status_code == 200, response.text
+
+
 async def test_fewer_than_three_bids_at_the_deadline_means_no_opening(hall: Hall) -> None:
     opening_id = await hall.create()
     for name in ("s1", "s2"):

@@ -41,6 +41,7 @@ from typing import Any, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
@@ -56,6 +57,7 @@ from bidroom.errors import (
 )
 from bidroom.opening.ca import (
     PlatformCA,
+    Usage,
     certificate_fingerprint,
     load_certificate,
     make_challenge,
@@ -111,6 +113,7 @@ from bidroom.opening.store import (
     OpeningRow,
     OpeningShareRow,
     OpeningStore,
+    SupplierCertificateRow,
     verify_chain,
 )
 from bidroom.receipts import PlatformKey, canonical_json, sign_document
@@ -352,18 +355,30 @@ def _ca(services: Services) -> PlatformCA:
     return PlatformCA.load(services.settings.data_dir / CA_DIR)
 
 
+async def _registered_encryption(services: Services, org_id: str) -> list[str]:
+    """The encryption certificates (PEM) the organisation registered, newest first."""
+    rows = await services.openings.store.registered_certificates(org_id)
+    return [r.encryption_certificate_pem for r in rows]
+
+
 def _encryption_certificates(services: Services, org_id: str, now_ms: int, *,
-                             valid_only: bool = True) -> list[x509.Certificate]:
-    """The organisation's encryption certificates from the platform CA, newest first: with
-    ``valid_only``, those valid and unrevoked at ``now_ms`` (what its bids must be sealed
-    to); otherwise all of them (the trust store then says what is wrong with one)."""
-    ca = _ca(services)
+                             valid_only: bool = True,
+                             registered: Iterable[str] = ()) -> list[x509.Certificate]:
+    """The organisation's encryption certificates: those it registered (``registered``, PEM,
+    newest first: e.g. from a licensed CA) before those the platform CA issued, each group
+    newest first. With ``valid_only``, those valid at ``now_ms`` (and, for the platform's,
+    unrevoked: what its bids must be sealed to); otherwise all of them (the trust store then
+    says what is wrong with one)."""
     at = ms_to_datetime(now_ms)
+    own = [load_certificate(pem) for pem in registered]
+    own = [c for c in own if not valid_only
+           or c.not_valid_before_utc <= at <= c.not_valid_after_utc]
+    ca = _ca(services)
     records = [r for r in ca.list_issued() if r.org_id == org_id and r.usage == "encryption"
                and (not valid_only
                     or (r.revoked_at is None and r.not_before <= at <= r.not_after))]
     records.sort(key=lambda r: r.not_before, reverse=True)
-    return [ca.issued_certificate(r.serial) for r in records]
+    return own + [ca.issued_certificate(r.serial) for r in records]
 
 
 def _pem(cert: x509.Certificate) -> str:
@@ -414,8 +429,9 @@ async def opening_view(services: Services, principal: Principal, opening: _Openi
         view["invited_supplier_ids"] = sorted(state.invited)
     if principal.has_role(Role.SUPPLIER) and principal.org_id in state.invited:
         view["you"] = personal_view(state, principal.org_id, now)
+        registered = await _registered_encryption(services, principal.org_id)
         certs = await asyncio.to_thread(_encryption_certificates, services, principal.org_id,
-                                        now)
+                                        now, registered=registered)
         view["certificates"]["encryption_certificate_pem"] = _pem(certs[0]) if certs else None
     return view
 
@@ -766,8 +782,9 @@ async def upload_bid(request: Request) -> Response:
     temporary = files.temporary_name(files.incoming_dir(opening_id))
     try:
         sha256, size = await _receive(request, temporary, settings.max_bid_bytes)
+        registered = await _registered_encryption(services, supplier_id)
         await asyncio.to_thread(_check_envelope, services, opening, supplier_id, temporary,
-                                now)
+                                now, registered)
         relative = await asyncio.to_thread(files.keep, opening_id, sha256, temporary)
     finally:
         temporary.unlink(missing_ok=True)
@@ -851,15 +868,18 @@ async def _receive(request: Request, path: Path, limit: int) -> tuple[str, int]:
 
 
 def _check_envelope(services: Services, opening: _Opening, supplier_id: str, path: Path,
-                    now_ms: int) -> None:
+                    now_ms: int, registered: Iterable[str] = ()) -> None:
     """(thread) A well-formed envelope, sealed to one of the supplier's valid encryption
-    certificates (and to the backup key's certificate when there is one)."""
+    certificates (registered or platform-issued; and to the backup key's certificate when
+    there is one)."""
     info = inspect_envelope(path)
-    certificates = _encryption_certificates(services, supplier_id, now_ms, valid_only=False)
+    certificates = _encryption_certificates(services, supplier_id, now_ms, valid_only=False,
+                                            registered=registered)
     if not certificates:
         raise ValidationError(
-            "you have no encryption certificate from the platform CA: ask for one "
-            "(bidroom ca issue) before sealing", code="no_encryption_certificate")
+            "you have no encryption certificate: register yours (PUT /api/certificates/me) "
+            "or ask the platform CA for one (bidroom ca issue) before sealing",
+            code="no_encryption_certificate")
     sealed_to = []
     for cert in certificates:
         try:
@@ -1001,8 +1021,10 @@ async def get_encrypted_key(request: Request) -> Response:
         raise _refused(CommandRefused("encrypted_key", refusal))
     bid = await services.openings.store.current_bid(opening_id, supplier_id)
     assert bid is not None
+    registered = await _registered_encryption(services, supplier_id)
     certificates = await asyncio.to_thread(_encryption_certificates, services, supplier_id,
-                                           bid.uploaded_at_ms, valid_only=False)
+                                           bid.uploaded_at_ms, valid_only=False,
+                                           registered=registered)
     files = services.openings.files
 
     def find() -> tuple[Any, x509.Certificate]:
@@ -1520,6 +1542,141 @@ def _redacted(data: dict[str, Any], state: OpeningState) -> dict[str, Any]:
     if data.get("kind") == "bid_decrypted" and not state.revealed:
         return {k: v for k, v in data.items() if k not in ("form", "signer")}
     return data
+
+
+# ===================================================================== supplier certificates
+
+
+_CERTIFICATE_FIELDS: Final = ("signing_certificate_pem", "encryption_certificate_pem")
+_CERTIFICATES_INPUT = obj({name: STRING for name in _CERTIFICATE_FIELDS}, closed=True)
+_CERTIFICATE_INFO = obj({"serial": STRING, "fingerprint": STRING, "subject": STRING,
+                         "issuer": STRING, "not_after_ms": MS, "pem": STRING})
+_CERTIFICATES = obj({"org_id": ID, "source": STRING, "registered_at_ms": nullable(MS),
+                     "signing": nullable(_CERTIFICATE_INFO),
+                     "encryption": nullable(_CERTIFICATE_INFO)})
+
+
+def _subject_values(cert: x509.Certificate) -> set[str]:
+    """The subject's OU and serialNumber values (where CAs put an organisation's id)."""
+    found: set[str] = set()
+    for oid in (NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.SERIAL_NUMBER):
+        for attribute in cert.subject.get_attributes_for_oid(oid):
+            value = attribute.value
+            text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+            found.add(text.strip().upper())
+    return found
+
+
+def _certificate_info(cert: x509.Certificate) -> dict[str, Any]:
+    return {"serial": f"{cert.serial_number:x}", "fingerprint": certificate_fingerprint(cert),
+            "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+            "not_after_ms": int(cert.not_valid_after_utc.timestamp() * 1000), "pem": _pem(cert)}
+
+
+@ops.add(
+    "PUT",
+    "/api/certificates/me",
+    summary_zh="登记本单位的数字证书（签名证书和加密证书）",
+    summary_en="Register your organisation's certificates (signing + encryption)",
+    description=(
+        "For certificates from a licensed CA whose root the platform imported (`bidroom ca "
+        "import-root`). Both must chain to a trusted root and be valid and unrevoked now; the "
+        "signing certificate must allow signing, the encryption certificate key encipherment "
+        "(RSA ≥ 2048). Each must name your organisation: its subject `OU` or `serialNumber` "
+        "is your organisation id (`org_…`) or your unified social credit code "
+        "(统一社会信用代码). Once registered they win over certificates the platform CA "
+        "issued: openings name the registered encryption certificate, uploads must be sealed "
+        "to it, and a bid signed with the registered signing certificate is yours. A new "
+        "registration replaces the old for new bids; bids sealed before stay openable."
+    ),
+    who="a supplier",
+    body=_CERTIFICATES_INPUT,
+    body_example={"signing_certificate_pem": "-----BEGIN CERTIFICATE-----\n…",
+                  "encryption_certificate_pem": "-----BEGIN CERTIFICATE-----\n…"},
+    responses={200: Reply("registered", _CERTIFICATES)},
+    errors={403: ("role_required",),
+            422: ("missing_field", "bad_certificate", "unknown_ca", "certificate_expired",
+                  "certificate_revoked", "wrong_key_usage", "certificate_not_yours")},
+)
+async def register_certificates(request: Request) -> Response:
+    principal = await require_principal(request)
+    require_role(principal, Role.SUPPLIER)
+    services = services_of(request)
+    body = await read_json(request)
+    reject_unknown(body, _CERTIFICATE_FIELDS)
+    certificates: dict[str, x509.Certificate] = {}
+    for name in _CERTIFICATE_FIELDS:
+        value = body.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError(f"{name} is required", code="missing_field", field=name)
+        certificates[name] = load_certificate(value.strip())
+    org = await services.registry.get_organisation(principal.org_id)
+    accepted = {principal.org_id.upper()}
+    if org is not None and org.credit_code:
+        accepted.add(org.credit_code.strip().upper())
+    now = await services.clock.now_ms()
+    trust = await asyncio.to_thread(services.openings.trust_store)
+    usages: tuple[tuple[str, Usage], ...] = (("signing_certificate_pem", "signing"),
+                                             ("encryption_certificate_pem", "encryption"))
+    for name, usage in usages:
+        cert = certificates[name]
+        trust.verify(cert, at=ms_to_datetime(now), usage=usage)
+        if not _subject_values(cert) & accepted:
+            raise ValidationError(
+                f"the {usage} certificate ({cert.subject.rfc4514_string()}) does not name "
+                "your organisation: its OU or serialNumber must be your organisation id or "
+                "your unified social credit code", code="certificate_not_yours", field=name)
+    signing = certificates["signing_certificate_pem"]
+    encryption = certificates["encryption_certificate_pem"]
+    await services.openings.store.register_certificates(SupplierCertificateRow(
+        org_id=principal.org_id,
+        signing_certificate_pem=_pem(signing),
+        encryption_certificate_pem=_pem(encryption),
+        signing_fingerprint=certificate_fingerprint(signing),
+        encryption_fingerprint=certificate_fingerprint(encryption),
+        registered_by_user_id=principal.user_id,
+        registered_at_ms=now,
+    ))
+    return json_response({"org_id": principal.org_id, "source": "registered",
+                          "registered_at_ms": now, "signing": _certificate_info(signing),
+                          "encryption": _certificate_info(encryption)})
+
+
+@ops.add(
+    "GET",
+    "/api/certificates/me",
+    summary_zh="查看本单位的数字证书",
+    summary_en="Your organisation's certificates",
+    description=(
+        "The certificates in force: the newest registered pair (`source: registered`); "
+        "without one, the newest encryption certificate the platform CA issued "
+        "(`source: platform`, `signing` null: the platform CA keeps no link between them); "
+        "otherwise `source: none`."
+    ),
+    who="a supplier",
+    responses={200: Reply("the certificates", _CERTIFICATES)},
+    errors={403: ("role_required",)},
+)
+async def get_certificates(request: Request) -> Response:
+    principal = await require_principal(request)
+    require_role(principal, Role.SUPPLIER)
+    services = services_of(request)
+    rows = await services.openings.store.registered_certificates(principal.org_id)
+    if rows:
+        row = rows[0]
+        return json_response({
+            "org_id": principal.org_id, "source": "registered",
+            "registered_at_ms": row.registered_at_ms,
+            "signing": _certificate_info(load_certificate(row.signing_certificate_pem)),
+            "encryption": _certificate_info(load_certificate(row.encryption_certificate_pem)),
+        })
+    now = await services.clock.now_ms()
+    issued = await asyncio.to_thread(_encryption_certificates, services, principal.org_id, now)
+    return json_response({
+        "org_id": principal.org_id, "source": "platform" if issued else "none",
+        "registered_at_ms": None, "signing": None,
+        "encryption": _certificate_info(issued[0]) if issued else None,
+    })
 
 
 # =============================================================================== CA login
