@@ -23,7 +23,13 @@ Rows (figure / reference / goal, as in PERFORMANCE.md):
   (python-socketio room emit), same watchers, same event map / (a) ≥ 0.85, (b) ≥ 5x.
 * B3 idle connections — RSS per joined watcher of the server vs the bare websockets server.
 * B4 many rooms — auctions × 5 joined bidders at 1 bid/s each; p99 ack vs the same run at 10 %.
-* B5 opening burst — not yet: needs the sealed-bid opening (issue #3).
+* B5 opening burst — N suppliers (500; 50 with ``--quick``) with dual certificates (``bidroom
+  ca issue`` against the server's ``DATA_DIR/ca``) seal 1 MiB bids (``bidroom bid seal``),
+  upload them, sign in; the test clock passes the deadline; each fetches its wrapped key and
+  unwraps it here (all untimed). Timed: every ``POST …/decrypt`` at once (64 in flight) until
+  all are answered 200 and the hall lists N bids ``decrypted`` / ``refs/bare_open.py``
+  (``cryptography``: SHA-256 + AES-256-GCM + SignedData signature and CA check, same
+  envelopes, same keys, one loop in this process) / ratio ≤ 1.5.
 * B6 reconnect storm — 20 % of sockets dropped mid-auction (no close frame), clients rejoin with
   ``last_seq`` and re-send unanswered bids with the same ``bid_id``; after the close (test
   clock) events received / events in the room log, and acked bids / stored bids.
@@ -80,6 +86,7 @@ from loadtest.procs import (
     RedisServer,
     RefServer,
     bootstrap_admin,
+    child_env,
     export_revision,
     machine_info,
     pin_self,
@@ -127,6 +134,9 @@ class Plan:
     b6_bid_s: float
 
     profile_s: float = 15.0  # a profiled step runs this long (py-spy needs samples)
+    b5_bids: int = 500
+    b5_bid_bytes: int = 1 << 20  # the bid document's size (random bytes: incompressible)
+    b5_in_flight: int = 64  # decrypt requests in flight at once
 
     @classmethod
     def of(cls, mode: str) -> Plan:
@@ -135,14 +145,15 @@ class Plan:
                        b1_ref_steps=((1, 1), (2, 16)), b2_watchers=(20,), b2_rates={20: (10,)},
                        b2_step_s=2.0, b2_refs=("bare",), b3_connections=20, b4_auctions=2,
                        b4_step_s=2.0, b6_suppliers=3, b6_watchers=4, b6_bid_s=1.5,
-                       profile_s=3.0)
+                       profile_s=3.0, b5_bids=3, b5_bid_bytes=16 << 10)
         sweep = (5, 10, 20, 30, 40, 50, 70, 100, 150)
         if mode == "quick":
             return cls(mode, b1_hot_steps=(1, 8, 32), b1_rooms=50, b1_rooms_steps=(10, 25, 50),
                        b1_step_s=3.0, b1_ref_steps=((1, 1), (8, 32), (16, 64)),
                        b2_watchers=(2000,), b2_rates={2000: sweep}, b2_step_s=3.0,
                        b2_refs=("bare", "socketio"), b3_connections=2000, b4_auctions=100,
-                       b4_step_s=5.0, b6_suppliers=10, b6_watchers=40, b6_bid_s=3.0)
+                       b4_step_s=5.0, b6_suppliers=10, b6_watchers=40, b6_bid_s=3.0,
+                       b5_bids=50)
         return cls(mode, b1_hot_steps=(1, 4, 16, 32, 64, 128), b1_rooms=50,
                    b1_rooms_steps=(10, 25, 50, 100), b1_step_s=5.0,
                    b1_ref_steps=((1, 1), (4, 32), (8, 64), (16, 64), (32, 128)),
@@ -1074,15 +1085,242 @@ async def row_b4(bench: Bench) -> dict[str, Any]:
 # ======================================================================================= B5
 
 
+async def _cli(args: Sequence[str], gate: asyncio.Semaphore) -> str:
+    """``python -m web.cli ARGS`` of the server's source (setup only); its stdout."""
+    async with gate:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "web.cli", *args, cwd=SERVER_SRC[0], env=child_env(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=_all_cpus)
+        try:
+            async with asyncio.timeout(120):
+                out, err = await proc.communicate()
+        except TimeoutError:
+            proc.kill()
+            raise
+    if proc.returncode != 0:
+        raise RuntimeError(f"bidroom {' '.join(args[:2])} failed: {err.decode()[-2000:]}")
+    return out.decode()
+
+
+def _all_cpus() -> None:
+    """Setup subprocesses may use every core (the load generator itself is pinned)."""
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+
+
+def _http(base_url: str, method: str, path: str, token: str, body: bytes | None = None,
+          content_type: str = "application/json", timeout: float = 120.0) -> tuple[int, Any]:
+    """One HTTP request (urllib, thread-safe); (status, decoded JSON or None)."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(base_url + path, data=body, method=method)
+    req.add_header("Authorization", f"Bearer {token}")
+    req.add_header("Accept", "application/json")
+    if body is not None:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as reply:
+            status, raw = reply.status, reply.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode("utf-8", "replace")
+
+
+def _unwrap(encrypted_key_b64: str, enc_key_pem: bytes) -> bytes:
+    """What a supplier does on its machine: RSA-OAEP-SHA256 with its encryption key."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = serialization.load_pem_private_key(enc_key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
+                        label=None)
+    return key.decrypt(base64.b64decode(encrypted_key_b64), oaep)
+
+
 async def row_b5(bench: Bench) -> dict[str, Any]:
-    return {"id": "B5", "title": "opening burst: 500 bidders submit decryption keys",
-            "status": "not_yet",
-            "lines": [{"label": "B5 opening burst", "figure": None, "unit": "s",
-                       "figure_text": "not yet: needs the opening (issue #3)",
-                       "reference": None,
-                       "reference_text": "cryptography library bare loop (not yet)",
-                       "ratio": None, "goal": "<= 1.5", "pass": None, "cpu": None}],
-            "series": [], "notes": ["Lands with the sealed-bid opening (issue #3)."]}
+    stack = bench.new_stack("opening", env={"BIDROOM_TEST_CLOCK": "1"})
+    try:
+        return await _b5(bench, stack, bench.plan)
+    finally:
+        stack.stop()
+
+
+async def _b5(bench: Bench, stack: Stack, plan: Plan) -> dict[str, Any]:
+    import base64
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loadtest.refs import bare_open
+
+    n = plan.b5_bids
+    base = stack.server.base_url
+    work = bench.workdir / "b5"
+    work.mkdir(parents=True, exist_ok=True)
+    t_setup = time.monotonic()
+    suppliers = stack.ensure_suppliers(n)
+    gate = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+    data_dir = str(stack.server.data_dir)
+
+    async def issue_and_seal(i: int, s: Party) -> Path:
+        d = work / f"s{i}"
+        await _cli(["ca", "issue", "--data-dir", data_dir, "--org-id", s.org_id,
+                    "--name", f"压测供应商{i}", "--out", str(d / "ca")], gate)
+        (d / "form.json").write_text(json.dumps({
+            "total_price_fen": 100_000_000 + i, "delivery_days": 30, "warranty_months": 12,
+            "items": [{"name": "压测", "value": str(i)}]}), encoding="utf-8")
+        (d / "document.bin").write_bytes(os.urandom(plan.b5_bid_bytes))
+        await _cli(["bid", "seal", "--form", str(d / "form.json"),
+                    "--document", str(d / "document.bin"),
+                    "--sign-cert", str(d / "ca" / "sign-cert.pem"),
+                    "--sign-key", str(d / "ca" / "sign-key.pem"),
+                    "--enc-cert", str(d / "ca" / "enc-cert.pem"),
+                    "--out", str(d / "bid.cms")], gate)
+        return d
+
+    dirs = await asyncio.gather(*(issue_and_seal(i, s) for i, s in enumerate(suppliers)))
+    purchaser = stack.api(stack.purchaser)
+    now = purchaser.server_time_ms()
+    deadline = now + 20 * 60_000  # inside the default 30-minute sign-in phase
+    opening = purchaser.post("/api/openings", {
+        "title": "压测开标", "title_en": "Load test opening",
+        "invited_supplier_ids": [s.org_id for s in suppliers],
+        "settings": {"deadline_ms": deadline, "max_bid_bytes": 64 << 20}})
+    oid = opening.get("opening_id") or opening["id"]
+
+    def upload(k: int) -> None:
+        s, d = suppliers[k], dirs[k]
+        status, reply = _http(base, "PUT", f"/api/openings/{oid}/bid", s.token,
+                              (d / "bid.cms").read_bytes(), "application/octet-stream")
+        if status not in (200, 201):
+            raise RuntimeError(f"upload {k}: HTTP {status}: {str(reply)[:300]}")
+        status, reply = _http(base, "POST", f"/api/openings/{oid}/sign-in", s.token, b"{}")
+        if status != 200:
+            raise RuntimeError(f"sign-in {k}: HTTP {status}: {str(reply)[:300]}")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(await asyncio.to_thread(lambda: list(pool.map(upload, range(n)))))
+    r = aioredis.Redis.from_url(stack.redis.url)
+    try:
+        await r.set(TEST_CLOCK_KEY, str(deadline + 1000))
+    finally:
+        await r.aclose()
+    view: dict[str, Any] = {}
+
+    def phase() -> str:
+        view.update(purchaser.get(f"/api/openings/{oid}"))
+        return str(view.get("phase"))
+
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 30
+    # polling on purpose: the phase is the server's (HTTP); the wait is bounded
+    while await asyncio.to_thread(phase) != "decryption" and loop.time() < until:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    if view.get("phase") != "decryption":
+        raise RuntimeError(f"the opening is in phase {view.get('phase')}, not decryption")
+
+    def fetch_key(k: int) -> bytes:
+        status, reply = _http(base, "GET", f"/api/openings/{oid}/bid/encrypted-key",
+                              suppliers[k].token)
+        if status != 200:
+            raise RuntimeError(f"encrypted-key {k}: HTTP {status}: {str(reply)[:300]}")
+        return _unwrap(reply["encrypted_key_b64"],
+                       (dirs[k] / "ca" / "enc-key.pem").read_bytes())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = await asyncio.to_thread(lambda: list(pool.map(fetch_key, range(n))))
+    bodies = [json.dumps({"content_key_b64": base64.b64encode(k).decode()}).encode()
+              for k in keys]
+    setup_s = time.monotonic() - t_setup
+    envelope_bytes = sum((d / "bid.cms").stat().st_size for d in dirs)
+
+    # ---- timed: every key submitted at once, until every bid is opened and verified
+    latencies: list[float] = []
+    failures: list[str] = []
+
+    def decrypt(k: int) -> None:
+        t = time.perf_counter()
+        status, reply = _http(base, "POST", f"/api/openings/{oid}/decrypt", suppliers[k].token,
+                              bodies[k])
+        latencies.append((time.perf_counter() - t) * 1000.0)
+        if status != 200 or not isinstance(reply, dict) or reply.get("status") != "decrypted":
+            failures.append(f"{k}: HTTP {status}: {str(reply)[:200]}")
+
+    gc.collect()
+    meter = stack.meter()
+    meter.start()
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=plan.b5_in_flight) as pool:
+        await asyncio.to_thread(lambda: list(pool.map(decrypt, range(n))))
+    answered_s = time.perf_counter() - t0
+    decrypted = 0
+    until = loop.time() + 30
+    while loop.time() < until:
+        detail = await asyncio.to_thread(purchaser.get, f"/api/openings/{oid}")
+        hall = detail.get("hall") or detail  # GET …/{id}: the hall's snapshot under "hall"
+        decrypted = sum(1 for b in hall.get("bidders", []) if b.get("status") == "decrypted")
+        if decrypted >= n or failures:
+            break
+        await asyncio.sleep(0.05)
+    ours_s = time.perf_counter() - t0
+    cpu = meter.stop()
+    if failures or decrypted != n:
+        raise RuntimeError(f"{len(failures)} decrypt failures, {decrypted}/{n} decrypted: "
+                           f"{failures[:3]}")
+
+    # ---- reference: the same envelopes and keys, the cryptography library in a bare loop
+    ca_pem = (stack.server.data_dir / "ca" / "ca-cert.pem").read_bytes()
+    items = [(d / "bid.cms", k) for d, k in zip(dirs, keys, strict=True)]
+    bare_open.open_all(items[:1], ca_pem)  # warm up (imports, page cache)
+    ref_meter = CpuMeter({})
+    ref_meter.start()
+    t0 = time.perf_counter()
+    bare_open.open_all(items, ca_pem)
+    ref_s = time.perf_counter() - t0
+    ref_cpu = ref_meter.stop()
+
+    ratio = _ratio(ours_s, ref_s)
+    passed = ratio is not None and ratio <= 1.5
+    mib = envelope_bytes / (1 << 20)
+    size = (f"{plan.b5_bid_bytes >> 20} MiB" if plan.b5_bid_bytes >= 1 << 20
+            else f"{plan.b5_bid_bytes >> 10} KiB")
+    lat = percentiles(latencies)
+    return {"id": "B5", "title": f"opening burst: {n} bidders submit decryption keys at once",
+            "status": "measured",
+            "lines": [{
+                "label": f"B5 opening burst, {n} bids of {size}",
+                "figure": round(ours_s, 3), "unit": "s",
+                "figure_text": (f"{ours_s:.2f} s ({n / ours_s:,.1f} bids/s, {mib / ours_s:,.1f} "
+                                f"MiB/s; p99 decrypt reply {lat['p99']} ms)"),
+                "reference": round(ref_s, 3),
+                "reference_text": (f"{ref_s:.2f} s cryptography bare loop "
+                                   f"(refs/bare_open.py, 1 thread)"),
+                "ratio": ratio, "goal": "<= 1.5", "pass": passed, "cpu": cpu}],
+            "detail": {"bids": n, "bid_document_bytes": plan.b5_bid_bytes,
+                       "envelope_bytes_total": envelope_bytes, "in_flight": plan.b5_in_flight,
+                       "all_answered_s": round(answered_s, 3),
+                       "all_decrypted_in_hall_s": round(ours_s, 3), "reference_s": round(ref_s, 3),
+                       "reference_cpu_client": ref_cpu.get("client"),
+                       "decrypt_latency_ms": lat, "setup_s": round(setup_s, 1),
+                       "opening_id": oid},
+            "series": [{"label": "Bidroom: POST …/decrypt burst",
+                        "throughput": round(n / ours_s, 2), **_lat(lat)},
+                       {"label": "cryptography bare loop", "throughput": round(n / ref_s, 2)}],
+            "throughput_unit": "bids opened and verified per second",
+            "latency_label": "decrypt reply latency (ms)",
+            "notes": ["Setup (certificates, sealing with `bidroom bid seal`, uploads, sign-in, "
+                      "unwrapping the keys) is untimed. The figure runs from the first POST "
+                      "…/decrypt until all are answered 200 and GET /api/openings/{id} lists "
+                      "every bid `decrypted`. The reference reads the same envelope files and "
+                      "opens them with the same content keys in one thread of the load "
+                      "generator (CPU 1): SHA-256, AES-256-GCM, messageDigest, signature, "
+                      "issuer check."]}
 
 
 # ======================================================================================= B6

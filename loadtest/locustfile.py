@@ -26,10 +26,22 @@ Users
   time from the server's stamp ``at_ms`` to its receipt, corrected by the clock offset measured
   with the ``time`` message.
 * ``PurchaserUser`` — HTTP: lists auctions, opens one; rarely pauses and resumes it.
+* ``OpeningParticipant`` — a party in a sealed-bid opening hall (不见面开标): joins it over the
+  WebSocket (``join_opening``), times ``join_opening→snapshot`` (to ``opening_snapshot``),
+  counts ``opening_event``s, and leaves and rejoins now and then. Active only when
+  ``BIDROOM_LOAD_OPENING_ID`` names an existing opening (``opn_…``, e.g. from ``bidroom demo``
+  or ``POST /api/openings``) and ``BIDROOM_LOAD_OPENING_TOKENS`` gives bearer tokens of its
+  parties (comma-separated: invited suppliers, the purchaser, agency or supervisors; users take
+  them in turn). With only those set (no ``BIDROOM_ADMIN_TOKEN``) nothing is created::
+
+      BIDROOM_LOAD_OPENING_ID=opn_… BIDROOM_LOAD_OPENING_TOKENS=brt_…,brt_… \
+          locust -f loadtest/locustfile.py --headless -u 100 -r 20 -t 60s \
+          --host http://127.0.0.1:8000 OpeningParticipant
 
 Latencies go into Locust's own statistics (request type ``WS``): ``bid→ack`` (accepted),
 ``bid→reject`` (refused by the rules, e.g. another user of the same supplier got there first),
-``bid→watcher``, ``join→snapshot``, ``time``. Errors and timeouts are failures.
+``bid→watcher``, ``join→snapshot``, ``join_opening→snapshot``, ``opening_event``, ``time``.
+Errors and timeouts are failures.
 
 Settings (environment): ``BIDROOM_ADMIN_TOKEN`` (required, from ``bidroom admin bootstrap``),
 ``BIDROOM_LOAD_SUPPLIERS`` (20), ``BIDROOM_LOAD_AUCTIONS`` (2), ``BIDROOM_LOAD_AUCTION_S``
@@ -73,6 +85,9 @@ REPLY_WAIT_S = 10.0
 SHARED: dict[str, Any] = {}
 READY = Event()
 _next = itertools.count()
+OPENING_ID = os.environ.get("BIDROOM_LOAD_OPENING_ID", "").strip()
+OPENING_TOKENS = [t.strip() for t in os.environ.get("BIDROOM_LOAD_OPENING_TOKENS", "").split(",")
+                  if t.strip()]
 
 
 def _env_int(name: str, default: int) -> int:
@@ -126,6 +141,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
 def _on_test_start(environment: Environment, **_: Any) -> None:
     """The master (or a local run) sets up once; workers wait for its message."""
     if isinstance(environment.runner, WorkerRunner):
+        return
+    if OPENING_ID and not os.environ.get("BIDROOM_ADMIN_TOKEN", "").strip():
+        log.info("no BIDROOM_ADMIN_TOKEN: no auctions set up (opening %s only)", OPENING_ID)
         return
     if not READY.is_set():
         SHARED.update(make_fixture(environment.host or "http://127.0.0.1:8000"))
@@ -343,6 +361,61 @@ class WatcherUser(User):
         sock = getattr(self, "sock", None)
         if sock is not None:
             sock.close()
+
+
+class OpeningParticipant(User):
+    """A party in a sealed-bid opening hall: ``join_opening`` → ``opening_snapshot`` latency."""
+
+    abstract = not OPENING_ID  # only with BIDROOM_LOAD_OPENING_ID (see the module's doc)
+    weight = 1
+    wait_time = between(5, 15)
+
+    def on_start(self) -> None:
+        if not OPENING_TOKENS:
+            raise RuntimeError("set BIDROOM_LOAD_OPENING_TOKENS (tokens of the opening's parties)")
+        self.token = OPENING_TOKENS[next(_next) % len(OPENING_TOKENS)]
+        self.sock: BidroomSocket | None = None
+        self.rejoin()
+
+    def _on_push(self, message: dict[str, Any], size: int) -> None:
+        if message.get("type") == "opening_event":
+            _fire(self.environment, "opening_event", time.perf_counter(), size, ms=0.0)
+
+    def _join(self) -> None:
+        assert self.sock is not None
+        snapshot = AsyncResult()
+
+        def on_snapshot(message: dict[str, Any], size: int) -> None:
+            if message.get("type") == "opening_snapshot" and not snapshot.ready():
+                snapshot.set((message, size))
+            elif message.get("type") == "error" and not snapshot.ready():
+                snapshot.set_exception(RuntimeError(f"join_opening refused: {message}"))
+
+        self.sock.handlers.append(on_snapshot)
+        started = time.perf_counter()
+        try:
+            self.sock.ws.send(wire.encode(wire.msg("join_opening", opening_id=OPENING_ID)))
+            _, size = snapshot.get(timeout=REPLY_WAIT_S)
+        except Exception as exc:
+            _fire(self.environment, "join_opening→snapshot", started, exception=exc)
+            return
+        finally:
+            self.sock.handlers.remove(on_snapshot)
+        _fire(self.environment, "join_opening→snapshot", started, size)
+
+    @task
+    def rejoin(self) -> None:
+        """A fresh connection joining the hall (a bidder's page (re)loading)."""
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = BidroomSocket(self.environment, self.host or "http://127.0.0.1:8000",
+                                  self.token)
+        self.sock.handlers.append(self._on_push)
+        self._join()
+
+    def on_stop(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
 
 
 class PurchaserUser(HttpUser):

@@ -49,6 +49,7 @@ __all__ = [
     "RedisServer",
     "RefServer",
     "bootstrap_admin",
+    "child_env",
     "export_revision",
     "free_port",
     "machine_info",
@@ -127,6 +128,11 @@ def _child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
             [str(SERVER_SRC[0]), *filter(None, [env.get("PYTHONPATH")])])
     env.update(extra or {})
     return env
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a subprocess running the server's source (no BIDROOM_ settings)."""
+    return _child_env(extra)
 
 
 def _cpu_seconds(pid: int) -> float:
