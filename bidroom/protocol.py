@@ -22,6 +22,7 @@ __all__ = [
     "MAX_FRAME_BYTES",
     "PROTOCOL_VERSION",
     "SUBPROTOCOLS",
+    "EncodedMessage",
     "WireFormat",
     "decode_frame",
     "encode",
@@ -49,11 +50,6 @@ def encode(msg: dict[str, Any], fmt: WireFormat) -> bytes | str:
         data: bytes = msgpack.packb(msg, use_bin_type=True)
         return data
     return json.dumps(msg, ensure_ascii=False, separators=(",", ":"))
-
-
-def _reject_floats(value: Any) -> Any:
-    raise ValidationError("numbers must be integers (money is in fen, time in ms)",
-                          code="invalid_number")
 
 
 def decode_frame(frame: bytes | str, fmt: WireFormat) -> dict[str, Any]:
@@ -93,3 +89,19 @@ def decode_frame(frame: bytes | str, fmt: WireFormat) -> dict[str, Any]:
         raise ValidationError("'id' must be a string or an integer", code="invalid_field",
                               field="id")
     return decoded
+
+
+class EncodedMessage:
+    """One message, encoded at most once per wire format: the fan-out's encode-once unit."""
+
+    __slots__ = ("_cache", "msg")
+
+    def __init__(self, msg: dict[str, Any]) -> None:
+        self.msg = msg
+        self._cache: dict[WireFormat, bytes | str] = {}
+
+    def frame(self, wire: WireFormat) -> bytes | str:
+        data = self._cache.get(wire)
+        if data is None:
+            data = self._cache[wire] = encode(self.msg, wire)
+        return data

@@ -17,8 +17,6 @@ Must not import: market, web.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -29,6 +27,7 @@ from redis.exceptions import RedisError
 from bidroom.auction.executor import AuctionExecutor
 from bidroom.auction.rules import AuctionClosed, AuctionResult, compute_result
 from bidroom.errors import BidroomError, NotFoundError, StoreError
+from bidroom.schedule import DuePass
 from bidroom.stores.sql import AuctionBidRow, AuctionRepository, AuctionResultRow
 
 __all__ = ["AuctionCloser", "result_digest"]
@@ -45,7 +44,7 @@ def result_digest(result: AuctionResult) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class AuctionCloser:
+class AuctionCloser(DuePass):
     def __init__(
         self,
         executor: AuctionExecutor,
@@ -55,48 +54,17 @@ class AuctionCloser:
         poll_ms: int = 1_000,
         prefix: str = "bidroom",
     ) -> None:
+        super().__init__(now_ms=now_ms, poll_ms=poll_ms, name="bidroom-closer")
         self._executor = executor
         self._repo = repository
-        self._now_ms = now_ms
-        self._poll_ms = poll_ms
         self._key = f"{prefix}:schedule"
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     async def schedule(self, auction_id: str, end_ms: int) -> None:
         try:
             await self._executor.redis.zadd(self._key, {auction_id: end_ms})
         except RedisError as exc:
             raise StoreError(f"Redis failed scheduling the close: {exc}") from exc
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="bidroom-closer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                next_due = await self.run_once()
-                now = await self._now_ms()
-                wait_ms = self._poll_ms if next_due is None else max(
-                    0, min(self._poll_ms, next_due - now))
-            except asyncio.CancelledError:
-                raise
-            except (BidroomError, RedisError, OSError) as exc:
-                log.warning("closing pass failed (%s); retrying", exc)
-                wait_ms = self._poll_ms
-            except Exception:
-                log.exception("closing pass crashed; retrying")
-                wait_ms = self._poll_ms
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait_ms / 1000)
+        self.wake()
 
     async def run_once(self) -> int | None:
         """Close every due auction; return the next due instant (or None when none is left)."""

@@ -60,7 +60,7 @@ from bidroom.opening.session import (
     phase_at,
     replay,
 )
-from bidroom.protocol import WireFormat, encode, message
+from bidroom.protocol import EncodedMessage, encode, message
 from bidroom.rooms.hub import CLOSE_SLOW_CONSUMER, Sink
 from bidroom.rooms.views import Audience
 
@@ -271,22 +271,6 @@ def _involved(events: Iterable[Event]) -> set[str]:
 # ============================================================================ the fan-out
 
 
-class _Encoded:
-    """One message, encoded at most once per wire format."""
-
-    __slots__ = ("_cache", "msg")
-
-    def __init__(self, msg: dict[str, Any]) -> None:
-        self.msg = msg
-        self._cache: dict[WireFormat, bytes | str] = {}
-
-    def frame(self, wire: WireFormat) -> bytes | str:
-        data = self._cache.get(wire)
-        if data is None:
-            data = self._cache[wire] = encode(self.msg, wire)
-        return data
-
-
 @dataclass
 class _Room:
     opening_id: str
@@ -421,7 +405,7 @@ class OpeningHall:
                 continue
             room.state = evolve(room.state, event)
             by_audience = {
-                audience: _Encoded(message("opening_event", opening_id=room.opening_id,
+                audience: EncodedMessage(message("opening_event", opening_id=room.opening_id,
                                            seq=room.state.seq,
                                            event=event_view(event, room.state, audience,
                                                             room.names)))

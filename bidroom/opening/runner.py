@@ -91,6 +91,7 @@ from bidroom.opening.store import (
     OpeningShareRow,
     OpeningStore,
 )
+from bidroom.schedule import DuePass
 from bidroom.stores.redis import RedisClient, store_errors
 
 __all__ = [
@@ -181,7 +182,7 @@ def _cleanup_on_error(directory: Path) -> Iterator[None]:
         raise
 
 
-class OpeningRunner:
+class OpeningRunner(DuePass):
     def __init__(
         self,
         store: OpeningStore,
@@ -193,18 +194,15 @@ class OpeningRunner:
         poll_ms: int = 1_000,
         prefix: str = "bidroom",
     ) -> None:
+        super().__init__(now_ms=now_ms, poll_ms=poll_ms, name="bidroom-openings")
         self.store = store
         self.redis = redis
         self.files = files
-        self._now_ms = now_ms
         self._trust = trust
-        self._poll_ms = poll_ms
         self._prefix = prefix
         self.schedule_key = f"{prefix}:openings:schedule"
         self._states: dict[str, OpeningState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ basics
 
@@ -320,35 +318,7 @@ class OpeningRunner:
                 await self.redis.zrem(self.schedule_key, opening_id)
             else:
                 await self.redis.zadd(self.schedule_key, {opening_id: due})
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="bidroom-openings")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                next_at = await self.run_once()
-                now = await self._now_ms()
-                wait_ms = self._poll_ms if next_at is None else max(
-                    0, min(self._poll_ms, next_at - now))
-            except asyncio.CancelledError:
-                raise
-            except (BidroomError, RedisError, OSError) as exc:
-                log.warning("opening schedule pass failed (%s); retrying", exc)
-                wait_ms = self._poll_ms
-            except Exception:
-                log.exception("opening schedule pass crashed; retrying")
-                wait_ms = self._poll_ms
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait_ms / 1000)
+        self.wake()
 
     async def run_once(self) -> int | None:
         """Apply every due time rule; return the next due instant (None: nothing scheduled)."""

@@ -31,7 +31,7 @@ import msgpack
 from redis.exceptions import RedisError
 
 from bidroom.auction.executor import AuctionExecutor, ResultPublished, RoomEvent, decode_event
-from bidroom.protocol import WireFormat, encode, message
+from bidroom.protocol import EncodedMessage, WireFormat, encode, message
 from bidroom.rooms.views import Audience, RoomReplica, event_view, personal_view, snapshot_view
 
 __all__ = ["CLOSE_SLOW_CONSUMER", "RoomHub", "Sink"]
@@ -61,22 +61,6 @@ class Sink(Protocol):
         ...
 
 
-class _Encoded:
-    """One message, encoded at most once per wire format."""
-
-    __slots__ = ("_cache", "msg")
-
-    def __init__(self, msg: dict[str, Any]) -> None:
-        self.msg = msg
-        self._cache: dict[WireFormat, bytes | str] = {}
-
-    def frame(self, wire: WireFormat) -> bytes | str:
-        data = self._cache.get(wire)
-        if data is None:
-            data = self._cache[wire] = encode(self.msg, wire)
-        return data
-
-
 @dataclass
 class _Room:
     auction_id: str
@@ -87,7 +71,7 @@ class _Room:
     last_personal: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     result_view: dict[str, Any] | None = None
     # (seq, {audience: encoded message}) of the latest events, oldest first
-    history: deque[tuple[int, dict[Audience, _Encoded]]] = field(
+    history: deque[tuple[int, dict[Audience, EncodedMessage]]] = field(
         default_factory=lambda: deque(maxlen=HISTORY))
 
 
@@ -293,7 +277,7 @@ class RoomHub:
         if isinstance(event, ResultPublished):
             room.result_view = await self._result_view(event)
         by_audience = {
-            audience: _Encoded(message(
+            audience: EncodedMessage(message(
                 "event", auction_id=room.auction_id, seq=event.seq,
                 event=event_view(event, room.replica.state, audience, room.result_view)))
             for audience in Audience
