@@ -105,6 +105,9 @@ class Client:
         self.ws = ws
         self.wire = wire
         self.counter = 0
+        # Messages received while waiting for something else (a reply can arrive after the
+        # room events it caused): later waits look here first, so nothing is lost.
+        self.stash: list[dict[str, Any]] = []
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -142,6 +145,11 @@ class Client:
     ]:
         """Receive until a message matches; return it and everything received before it."""
         seen: list[dict[str, Any]] = []
+        while self.stash:
+            msg = self.stash.pop(0)
+            if predicate(msg):
+                return msg, seen
+            seen.append(msg)
         async with asyncio.timeout(wait_s):
             while True:
                 msg = await self.recv(wait_s)
@@ -152,7 +160,8 @@ class Client:
     async def request(self, type_: str, **fields: Any) -> dict[str, Any]:
         """Send and wait for the reply (or error) carrying this request's id."""
         rid = await self.send(type_, **fields)
-        msg, _ = await self.recv_until(lambda m: m.get("re") == rid)
+        msg, seen = await self.recv_until(lambda m: m.get("re") == rid)
+        self.stash.extend(seen)
         return msg
 
 

@@ -39,6 +39,7 @@ from bidroom.auction.rules import (
     valid_pause_reason,
 )
 from bidroom.errors import NotFoundError, StoreError, ValidationError
+from bidroom.stores.autopipe import ScriptBatcher
 from bidroom.stores.redis import RedisClient
 
 __all__ = [
@@ -209,6 +210,7 @@ class AuctionExecutor:
         self._maxlen = str(stream_maxlen)
         self._prefix = prefix
         self._script = redis.register_script(SCRIPT)
+        self._run_script = ScriptBatcher(redis, self._script)
 
     @property
     def redis(self) -> RedisClient:
@@ -226,7 +228,7 @@ class AuctionExecutor:
             op, "" if now is None else str(now), self.channel(auction_id), self._maxlen, *args
         ]
         try:
-            raw = await self._script(keys=self.keys(auction_id).all(), args=argv)
+            raw = await self._run_script(self.keys(auction_id).all(), argv)
         except RedisError as exc:
             raise StoreError(f"Redis failed running {op!r}: {exc}") from exc
         reply: dict[str, Any] = msgpack.unpackb(raw, raw=False)
