@@ -10,6 +10,7 @@ Must not import: market, web.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -22,6 +23,7 @@ from bidroom.auction.rules import (
     AuctionClosed,
     AuctionExtended,
     AuctionPaused,
+    AuctionResult,
     AuctionResumed,
     AuctionSettings,
     AuctionState,
@@ -144,8 +146,15 @@ def event_from_wire(ev: dict[str, Any]) -> RoomEvent:
     if kind == "closed":
         return AuctionClosed(ev["seq"], ev["at"], ev["end"], bool(ev["failed"]), ev["vb"])
     if kind == "result":
-        return ResultPublished(ev["seq"], ev["at"], ev["result"])
+        # The result passed through a Lua table, where a nil value is no key at all: restore
+        # the null fields (a failed auction has no winner) so every reader sees every field.
+        return ResultPublished(ev["seq"], ev["at"], {**_RESULT_NULLS, **ev["result"]})
     raise ValueError(f"unknown room event type {kind!r}")
+
+
+_RESULT_NULLS: dict[str, None] = dict.fromkeys(
+    f.name for f in dataclasses.fields(AuctionResult)
+)
 
 
 def decode_event(payload: bytes | str) -> RoomEvent:

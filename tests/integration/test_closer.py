@@ -100,6 +100,10 @@ async def test_two_processes_racing_close_the_auction_exactly_once(setup: Setup)
     assert events is not None
     assert sum(isinstance(e, AuctionClosed) for e in events) == 1
     assert sum(isinstance(e, ResultPublished) for e in events) == 1
+    published = next(e for e in events if isinstance(e, ResultPublished))
+    # a failed auction's null fields survive the trip through the Lua script
+    assert published.result["failed"] is True and published.result["winner_id"] is None
+    assert "savings_bp" in published.result and published.result["savings_bp"] is None
 
 
 async def test_a_process_dying_after_the_close_leaves_the_result_to_the_next_pass(
