@@ -81,6 +81,9 @@ async def test_bids_before_the_start_and_at_the_end_are_refused(live: LiveServer
     async with Client.connect(live.ws_url, acc["s1"].token) as s1:
         early = await s1.request("bid", auction_id=auction_id, bid_id="e", price_fen=900_000)
         assert early["reason"] == "not_started"
+        # At the end the server's closer would race this bid (closed first, the refusal says
+        # auction_closed): hold it, so the refusal is the one at the end instant.
+        await live.services.closer.stop()
         await live.set_clock(T0 + 10 * MINUTE)  # exactly the end instant
         late = await s1.request("bid", auction_id=auction_id, bid_id="l", price_fen=900_000)
         assert late["reason"] == "auction_ended"
