@@ -22,8 +22,9 @@ variable                       default            meaning
 ``BIDROOM_REDIS_APPENDFSYNC``  ``always``         embedded Redis AOF fsync: ``always``,
                                                   ``everysec`` or ``no``
 ``BIDROOM_STREAM_MAXLEN``      ``10000``          room events kept per auction for catch-up
-``BIDROOM_WS_QUEUE_LIMIT``     ``1000``           outgoing messages queued per WebSocket before
-                                                  the connection is dropped as too slow
+``BIDROOM_WS_SEND_BUFFER``     ``1048576``        bytes a WebSocket may leave unread (beyond the
+                                                  kernel's socket buffer) before the server
+                                                  closes it as a slow consumer (4008)
 ``BIDROOM_WS_FLOOD_LIMIT``     ``50``             messages per second a client may send
 ``BIDROOM_WS_FLOOD_BURST``     ``100``            burst allowed above that rate before the
                                                   server closes the connection
@@ -70,7 +71,7 @@ class Settings:
     public_url: str | None = None
     redis_appendfsync: str = "always"
     stream_maxlen: int = 10_000
-    ws_queue_limit: int = 1000
+    ws_send_buffer: int = 1_048_576
     ws_flood_limit: int = 50
     ws_flood_burst: int = 100
     test_clock: bool = False
@@ -234,7 +235,7 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "public_url": ("BIDROOM_PUBLIC_URL", _public_url),
     "redis_appendfsync": ("BIDROOM_REDIS_APPENDFSYNC", _appendfsync),
     "stream_maxlen": ("BIDROOM_STREAM_MAXLEN", _int_between(1)),
-    "ws_queue_limit": ("BIDROOM_WS_QUEUE_LIMIT", _int_between(1)),
+    "ws_send_buffer": ("BIDROOM_WS_SEND_BUFFER", _int_between(1024)),
     "ws_flood_limit": ("BIDROOM_WS_FLOOD_LIMIT", _int_between(1)),
     "ws_flood_burst": ("BIDROOM_WS_FLOOD_BURST", _int_between(1)),
     "test_clock": ("BIDROOM_TEST_CLOCK", _test_clock),

@@ -11,6 +11,7 @@ Must not import: market, web.
 from __future__ import annotations
 
 import json
+import struct
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "decode_frame",
     "encode",
     "message",
+    "server_frame",
 ]
 
 PROTOCOL_VERSION = 1
@@ -92,16 +94,46 @@ def decode_frame(frame: bytes | str, fmt: WireFormat) -> dict[str, Any]:
 
 
 class EncodedMessage:
-    """One message, encoded at most once per wire format: the fan-out's encode-once unit."""
+    """One message, encoded at most once per wire format: the fan-out's encode-once unit.
 
-    __slots__ = ("_cache", "msg")
+    ``frame`` is the payload (what an ASGI ``send`` takes); ``ws_frame`` is the whole WebSocket
+    frame a server writes (header + payload), built once and written as is to every connection
+    of the audience (docs/internals.md, "Fan-out").
+    """
+
+    __slots__ = ("_cache", "_frames", "msg")
 
     def __init__(self, msg: dict[str, Any]) -> None:
         self.msg = msg
         self._cache: dict[WireFormat, bytes | str] = {}
+        self._frames: dict[WireFormat, bytes] = {}
 
     def frame(self, wire: WireFormat) -> bytes | str:
         data = self._cache.get(wire)
         if data is None:
             data = self._cache[wire] = encode(self.msg, wire)
         return data
+
+    def ws_frame(self, wire: WireFormat) -> bytes:
+        data = self._frames.get(wire)
+        if data is None:
+            data = self._frames[wire] = server_frame(self.frame(wire))
+        return data
+
+
+def server_frame(payload: bytes | str) -> bytes:
+    """One unfragmented, unmasked server-to-client WebSocket frame (RFC 6455 §5.2): a binary
+    frame for bytes, a text frame (UTF-8) for str. No extension is negotiated (compression is
+    off for room traffic, PERFORMANCE.md), so the frame is the same for every connection."""
+    if isinstance(payload, str):
+        data, first = payload.encode("utf-8"), 0x81  # FIN + text
+    else:
+        data, first = payload, 0x82  # FIN + binary
+    size = len(data)
+    if size < 126:
+        header = bytes((first, size))
+    elif size < 65_536:
+        header = struct.pack("!BBH", first, 126, size)
+    else:
+        header = struct.pack("!BBQ", first, 127, size)
+    return header + data

@@ -23,7 +23,8 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["OP_BINARY", "OP_CLOSE", "OP_TEXT", "WsError", "WsProtocol", "connect"]
+__all__ = ["OP_BINARY", "OP_CLOSE", "OP_TEXT", "WsError", "WsProtocol", "client_frame",
+           "connect"]
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -43,7 +44,8 @@ def _mask(payload: bytes, key: bytes) -> bytes:
     return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(n, "big")
 
 
-def _frame(opcode: int, payload: bytes) -> bytes:
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """One masked client-to-server frame (RFC 6455 §5.2)."""
     key = os.urandom(4)
     n = len(payload)
     if n < 126:
@@ -214,7 +216,7 @@ class WsProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        transport.write(_frame(opcode, payload))
+        transport.write(client_frame(opcode, payload))
 
     # -- public --------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from bidroom.config import Settings
 from market.registry import Role
 from web.app import create_app
 from web.services import TEST_CLOCK_KEY, Services
+from web.wsproto import PROTOCOL as WS_PROTOCOL
 
 
 def free_port() -> int:
@@ -76,10 +77,13 @@ class LiveServer:
 
 
 @contextlib.asynccontextmanager
-async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+async def live_server(settings: Settings, *, ws: str = WS_PROTOCOL
+                      ) -> AsyncIterator[LiveServer]:
+    """``ws``: uvicorn's WebSocket protocol; the default is ``bidroom serve``'s, with the direct
+    frame path; ``"websockets-sansio"`` runs the plain ASGI path (``web.ws``'s fallback)."""
     port = free_port()
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, ws="websockets-sansio",
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, ws=ws,
                             ws_per_message_deflate=False, lifespan="on", log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
@@ -18,7 +19,7 @@ from starlette.routing import BaseRoute
 from bidroom.config import Settings
 from bidroom.stores.embedded import EmbeddedRedis
 from web.errors import exception_handlers
-from web.services import build_services
+from web.services import SERVICES_STATE_KEY, build_services
 
 __all__ = ["create_app"]
 
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         embedded: EmbeddedRedis | None = None
         redis_url = settings.redis_url
         if redis_url is None:
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                         database_url=settings.resolved_database_url())
         app.state.services = services
         try:
-            yield
+            yield {SERVICES_STATE_KEY: services}  # the lifespan state: web.wsproto reads it
         finally:
             await services.aclose()
             if embedded is not None:

@@ -24,6 +24,7 @@ __all__ = [
     "bearer_token",
     "can_manage",
     "can_view",
+    "parse_bearer",
     "require_manage",
     "require_principal",
     "require_role",
@@ -38,7 +39,11 @@ def services_of(conn: HTTPConnection) -> Services:
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
-    header = conn.headers.get("authorization", "")
+    return parse_bearer(conn.headers.get("authorization", ""))
+
+
+def parse_bearer(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, else None."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()

@@ -412,6 +412,8 @@ def _export_settings(settings: Settings) -> None:
 def _run_uvicorn(settings: Settings, log_level: str) -> int:
     import uvicorn
 
+    from web.wsproto import PROTOCOL as WS_PROTOCOL
+
     loop = "uvloop" if importlib.util.find_spec("uvloop") is not None else "auto"
     try:
         uvicorn.run(
@@ -420,7 +422,7 @@ def _run_uvicorn(settings: Settings, log_level: str) -> int:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            ws="websockets-sansio",
+            ws=WS_PROTOCOL,  # websockets-sansio plus the direct frame path (web.wsproto)
             ws_per_message_deflate=False,
             loop=loop,
             lifespan="on",

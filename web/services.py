@@ -27,11 +27,15 @@ from bidroom.stores.sql import AuctionRepository, make_engine, make_session_fact
 from market.registry import Registry
 from web.db import upgrade_database
 
-__all__ = ["TEST_CLOCK_KEY", "ServerClock", "Services", "build_services", "name_ranking"]
+__all__ = ["SERVICES_STATE_KEY", "TEST_CLOCK_KEY", "ServerClock", "Services", "build_services",
+           "name_ranking"]
 
 log = logging.getLogger("bidroom.web")
 
 TEST_CLOCK_KEY = "bidroom:testclock"
+#: The key of the Services in the app's lifespan state, where the native WebSocket protocol
+#: (web.wsproto, outside the ASGI app) finds them through uvicorn's ``app_state``.
+SERVICES_STATE_KEY = "bidroom.services"
 SHUTDOWN_STEP_S = 5.0
 
 

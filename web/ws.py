@@ -7,8 +7,9 @@ signs in, syncs its clock. Every bad message gets an ``error`` naming the reques
 connection stays up; only abuse closes it: flooding (4029), a client that does not read its
 messages (4008), or no credential within 10 seconds (4001). docs/protocol.md has every message.
 
-Outgoing frames go through a bounded per-connection queue drained by a writer task: the room's
-fan-out never waits for a slow client.
+Outgoing frames are written without waiting (``web.wsproto``: the audience's shared frame goes
+straight to the transport), bounded per connection: the room's fan-out never waits for a slow
+client, and one that stops reading is closed with 4008.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -32,7 +35,7 @@ from bidroom.errors import (
     StoreError,
     ValidationError,
 )
-from bidroom.protocol import SUBPROTOCOLS, WireFormat, decode_frame, encode, message
+from bidroom.protocol import SUBPROTOCOLS, EncodedMessage, WireFormat, decode_frame, message
 from bidroom.rooms.views import Audience
 from market.registry import Principal, Role
 from web.api.openings import authorise_opening
@@ -41,36 +44,84 @@ from web.bidding import place_bid, reason_message
 from web.errors import WS_CLOSE
 from web.services import Services
 
-__all__ = ["AUTH_TIMEOUT_S", "WsConnection", "routes"]
+__all__ = [
+    "AUTH_TIMEOUT_S",
+    "CLOSE_GRACE_S",
+    "DirectFrames",
+    "Session",
+    "TokenBucket",
+    "WsConnection",
+    "authenticate_first",
+    "flooded",
+    "handle_frame",
+    "leave_all",
+    "negotiate",
+    "no_credential",
+    "routes",
+]
 
 log = logging.getLogger("bidroom.ws")
 
 AUTH_TIMEOUT_S = 10.0
+CLOSE_GRACE_S = 5.0  # a closed client has this long to read what is left before it is cut off
+# Which process serves this connection (one of several workers or machines): for operators
+# reading logs and for the scale-out tests, which spread one room over several processes.
+_HOST = socket.gethostname()
+
+
+class DirectFrames(Protocol):
+    """A connection's transport as ``web.wsproto`` offers it: whole frames, written now."""
+
+    def write_frame(self, frame: bytes) -> int:
+        """Write one whole server frame; return the unread bytes now buffered, -1 if closed."""
+        ...
+
+    def close_now(self, code: int, reason: str, *, abort_after_s: float) -> None:
+        """Send a close frame behind what is buffered; cut the connection off later."""
+        ...
+
+
+_NO_QUEUE: deque[bytes | str] = deque(maxlen=0)  # shared by every direct-path connection
 
 
 class WsConnection:
-    """One client: the hub's ``Sink`` (bounded queue, never awaited) plus its session state."""
+    """One client: the hub's ``Sink`` (never awaited) plus its session state.
 
-    def __init__(self, websocket: WebSocket, wire: WireFormat, queue_limit: int) -> None:
+    Under ``bidroom serve`` frames go straight to the transport (``web.wsproto``): the shared
+    frame of each audience is written as is, and a connection whose unread bytes pass
+    ``BIDROOM_WS_SEND_BUFFER`` is a slow consumer (4008). Under another ASGI server frames go
+    through a queue with the same byte bound, drained by a writer task with ASGI sends.
+    """
+
+    def __init__(self, websocket: WebSocket | None, wire: WireFormat, send_buffer: int,
+                 direct: DirectFrames | None) -> None:
         self.websocket = websocket
         self.wire = wire
         self.audience = Audience.WATCHER
         self.supplier_id: str | None = None
         self.principal: Principal | None = None
         self.rooms: set[str] = set()
-        self._queue: deque[bytes | str] = deque()
-        self._limit = queue_limit
-        self._ready = asyncio.Event()
+        self._direct = direct
+        self._limit = send_buffer
         self._close: tuple[int, str] | None = None
+        # the ASGI fallback only (each idle connection of the direct path saves their memory)
+        self._queue: deque[bytes | str] = _NO_QUEUE if direct is not None else deque()
+        self._queued = 0
+        self._ready: asyncio.Event | None = None if direct is not None else asyncio.Event()
 
     # -- the hub's Sink ------------------------------------------------------------------------
 
-    def offer(self, frame: bytes | str) -> bool:
+    def offer(self, msg: EncodedMessage) -> bool:
         if self._close is not None:
             return True  # closing anyway; nothing more to say
-        if len(self._queue) >= self._limit:
+        if self._direct is not None:
+            return self._direct.write_frame(msg.ws_frame(self.wire)) <= self._limit
+        if self._queued >= self._limit:
             return False
+        frame = msg.frame(self.wire)
         self._queue.append(frame)
+        self._queued += len(frame)
+        assert self._ready is not None
         self._ready.set()
         return True
 
@@ -79,17 +130,22 @@ class WsConnection:
         return self._close is not None
 
     def drop(self, code: int, reason: str) -> None:
-        if self._close is None:
-            self._close = (code, reason)
-            if len(self._queue) >= self._limit:
-                self._queue.clear()  # a slow consumer: what it did not read is not sent
-            self._ready.set()
+        if self._close is not None:
+            return
+        self._close = (code, reason)
+        if self._direct is not None:
+            self._direct.close_now(code, reason, abort_after_s=CLOSE_GRACE_S)
+            return
+        if self._queued >= self._limit:
+            self._queue.clear()  # a slow consumer: what it did not read is not sent
+        assert self._ready is not None
+        self._ready.set()
 
     # -- helpers -------------------------------------------------------------------------------
 
     def send(self, type_: str, **fields: Any) -> None:
-        if not self.offer(encode(message(type_, **fields), self.wire)):
-            self.drop(WS_CLOSE["slow_consumer"], "slow consumer: outgoing queue full")
+        if not self.offer(EncodedMessage(message(type_, **fields))):
+            self.drop(WS_CLOSE["slow_consumer"], "slow consumer: outgoing buffer full")
 
     def error(self, request: dict[str, Any] | None, code: str, text: str,
               **details: Any) -> None:
@@ -103,11 +159,14 @@ class WsConnection:
         self.send("error", **fields)
 
     async def writer(self) -> None:
-        ws = self.websocket
+        """The ASGI fallback's sender (not used under ``bidroom serve``)."""
+        ws, ready = self.websocket, self._ready
+        assert ws is not None and ready is not None
         while True:
-            await self._ready.wait()
+            await ready.wait()
             while self._queue:
                 frame = self._queue.popleft()
+                self._queued -= len(frame)
                 if isinstance(frame, bytes):
                     await ws.send_bytes(frame)
                 else:
@@ -115,12 +174,12 @@ class WsConnection:
             if self._close is not None:
                 code, reason = self._close
                 with contextlib.suppress(Exception):
-                    await ws.close(code, reason)
+                    await asyncio.wait_for(ws.close(code, reason), CLOSE_GRACE_S)
                 return
-            self._ready.clear()
+            ready.clear()
 
 
-class _TokenBucket:
+class TokenBucket:
     """Messages a client may send: ``rate`` per second, bursts up to ``burst``."""
 
     def __init__(self, rate: float, burst: float) -> None:
@@ -138,8 +197,8 @@ class _TokenBucket:
         return True
 
 
-def _negotiate(websocket: WebSocket) -> tuple[WireFormat, str | None]:
-    offered = list(websocket.scope.get("subprotocols") or [])
+def negotiate(offered: list[str]) -> tuple[WireFormat, str | None]:
+    """The wire format and the subprotocol to answer: the first offered one we speak."""
     for name in offered:
         if name in SUBPROTOCOLS:
             return WireFormat(name), name
@@ -166,7 +225,7 @@ async def _authorise_room(services: Services, principal: Principal, auction_id: 
         raise ForbiddenError("you are not a party to this auction", code="not_invited")
 
 
-class _Session:
+class Session:
     def __init__(self, services: Services, conn: WsConnection) -> None:
         self.services = services
         self.conn = conn
@@ -183,7 +242,8 @@ class _Session:
                   user={"id": principal.user_id, "name": principal.user_name},
                   org={"id": principal.org_id, "name": principal.org_name,
                        "kind": principal.org_kind},
-                  roles=sorted(r.value for r in principal.roles), audience=conn.audience.value)
+                  roles=sorted(r.value for r in principal.roles), audience=conn.audience.value,
+                  server={"host": _HOST, "pid": os.getpid()})
 
     async def handle(self, msg: dict[str, Any]) -> None:
         kind = msg["type"]
@@ -285,67 +345,96 @@ class _Session:
                            seq=result.seq, at_ms=result.at_ms)
 
 
+async def authenticate_first(session: Session, token: str) -> None:
+    """The credential of the upgrade request (``Authorization: Bearer``); a bad one closes."""
+    conn = session.conn
+    try:
+        await session.authenticate(token)
+    except BidroomError as exc:
+        conn.error(None, exc.code, exc.message)
+        # A store outage is not the client's fault: 1011 says "retry", 4001 "new token".
+        code = "server_error" if isinstance(exc, StoreError) else "unauthenticated"
+        conn.drop(WS_CLOSE[code], exc.code)
+
+
+async def handle_frame(session: Session, frame: bytes | str) -> None:
+    """One client message: decoded, handled, any refusal answered with an ``error`` naming it;
+    the connection stays up (docs/protocol.md §1.6) except for a bad credential or a bug."""
+    conn = session.conn
+    msg: dict[str, Any] | None = None
+    try:
+        msg = decode_frame(frame, conn.wire)
+        await session.handle(msg)
+    except BidroomError as exc:
+        conn.error(msg, exc.code, exc.message, **exc.details)
+        if exc.code in ("invalid_token", "missing_token") and conn.principal is None:
+            conn.drop(WS_CLOSE["unauthenticated"], exc.code)
+    except Exception:
+        log.exception("WebSocket handler failed")
+        conn.drop(WS_CLOSE["server_error"], "server error")
+
+
+def flooded(conn: WsConnection, bucket: TokenBucket) -> bool:
+    """Take a token for one incoming message; close a flooding client (4029)."""
+    if bucket.take():
+        return False
+    conn.error(None, "flooding", "too many messages; the connection is closed")
+    conn.drop(WS_CLOSE["flooding"], "flooding")
+    return True
+
+
+def no_credential(conn: WsConnection) -> None:
+    conn.error(None, "unauthenticated", "no credential within 10 seconds")
+    conn.drop(WS_CLOSE["unauthenticated"], "unauthenticated")
+
+
+async def leave_all(session: Session) -> None:
+    services, conn = session.services, session.conn
+    for auction_id in list(conn.rooms):
+        with contextlib.suppress(Exception):
+            await services.hub.leave(auction_id, conn)
+    for opening_id in list(session.openings):
+        with contextlib.suppress(Exception):
+            await services.hall.leave(opening_id, conn)
+
+
 async def ws_endpoint(websocket: WebSocket) -> None:
+    """``/ws`` as an ASGI endpoint: what runs under an ASGI server other than ``bidroom
+    serve`` (which serves ``/ws`` with ``web.wsproto`` and never calls this)."""
     services: Services = websocket.app.state.services
     settings = services.settings
-    wire, subprotocol = _negotiate(websocket)
+    wire, subprotocol = negotiate(websocket.scope.get("subprotocols") or [])
     await websocket.accept(subprotocol=subprotocol)
-    conn = WsConnection(websocket, wire, settings.ws_queue_limit)
-    session = _Session(services, conn)
+    conn = WsConnection(websocket, wire, settings.ws_send_buffer, None)
+    session = Session(services, conn)
     writer = asyncio.create_task(conn.writer(), name="bidroom-ws-writer")
-    bucket = _TokenBucket(settings.ws_flood_limit, settings.ws_flood_burst)
+    bucket = TokenBucket(settings.ws_flood_limit, settings.ws_flood_burst)
     try:
         token = bearer_token(websocket)
         if token is not None:
-            try:
-                await session.authenticate(token)
-            except BidroomError as exc:
-                conn.error(None, exc.code, exc.message)
-                # A store outage is not the client's fault: 1011 says "retry", 4001 "new token".
-                code = "server_error" if isinstance(exc, StoreError) else "unauthenticated"
-                conn.drop(WS_CLOSE[code], exc.code)
-                return
-        while not writer.done():
+            await authenticate_first(session, token)
+        while not conn.closing:
             timeout = AUTH_TIMEOUT_S if conn.principal is None else None
             try:
                 raw = await asyncio.wait_for(websocket.receive(), timeout)
             except TimeoutError:
-                conn.error(None, "unauthenticated", "no credential within 10 seconds")
-                conn.drop(WS_CLOSE["unauthenticated"], "unauthenticated")
+                no_credential(conn)
                 return
             if raw["type"] == "websocket.disconnect":
                 return
             frame = raw.get("bytes") if raw.get("bytes") is not None else raw.get("text")
             if frame is None:
                 continue
-            if not bucket.take():
-                conn.error(None, "flooding", "too many messages; the connection is closed")
-                conn.drop(WS_CLOSE["flooding"], "flooding")
+            if flooded(conn, bucket):
                 return
-            msg: dict[str, Any] | None = None
-            try:
-                msg = decode_frame(frame, wire)
-                await session.handle(msg)
-            except BidroomError as exc:
-                conn.error(msg, exc.code, exc.message, **exc.details)
-                if exc.code in ("invalid_token", "missing_token") and conn.principal is None:
-                    conn.drop(WS_CLOSE["unauthenticated"], exc.code)
-                    return
+            await handle_frame(session, frame)
     except WebSocketDisconnect:
         pass
-    except Exception:
-        log.exception("WebSocket handler failed")
-        conn.drop(WS_CLOSE["server_error"], "server error")
     finally:
-        for auction_id in list(conn.rooms):
-            with contextlib.suppress(Exception):
-                await services.hub.leave(auction_id, conn)
-        for opening_id in list(session.openings):
-            with contextlib.suppress(Exception):
-                await services.hall.leave(opening_id, conn)
+        await leave_all(session)
         if conn.closing:
             with contextlib.suppress(asyncio.TimeoutError, Exception):
-                await asyncio.wait_for(asyncio.shield(writer), 2.0)
+                await asyncio.wait_for(asyncio.shield(writer), CLOSE_GRACE_S)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer

@@ -34,7 +34,7 @@ def test_an_empty_environment_gives_the_documented_defaults(
     assert settings.public_url is None
     assert settings.redis_appendfsync == "always"
     assert settings.stream_maxlen == 10_000
-    assert settings.ws_queue_limit == 1000
+    assert settings.ws_send_buffer == 1_048_576
     assert settings.ws_flood_limit == 50
     assert settings.ws_flood_burst == 100
     assert settings.test_clock is False
@@ -51,7 +51,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "BIDROOM_PUBLIC_URL": "https://bid.example.gov.cn/",
         "BIDROOM_REDIS_APPENDFSYNC": "everysec",
         "BIDROOM_STREAM_MAXLEN": "500",
-        "BIDROOM_WS_QUEUE_LIMIT": "64",
+        "BIDROOM_WS_SEND_BUFFER": "65536",
         "BIDROOM_WS_FLOOD_LIMIT": "20",
         "BIDROOM_WS_FLOOD_BURST": "40",
         "BIDROOM_TEST_CLOCK": "1",
@@ -68,7 +68,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         public_url="https://bid.example.gov.cn",
         redis_appendfsync="everysec",
         stream_maxlen=500,
-        ws_queue_limit=64,
+        ws_send_buffer=65_536,
         ws_flood_limit=20,
         ws_flood_burst=40,
         test_clock=True,
@@ -111,7 +111,8 @@ def test_the_environment_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch)
         ("BIDROOM_PORT", "-1"),
         ("BIDROOM_WORKERS", "0"),
         ("BIDROOM_STREAM_MAXLEN", "0"),
-        ("BIDROOM_WS_QUEUE_LIMIT", "lots"),
+        ("BIDROOM_WS_SEND_BUFFER", "lots"),
+        ("BIDROOM_WS_SEND_BUFFER", "100"),
         ("BIDROOM_WS_FLOOD_LIMIT", "0"),
         ("BIDROOM_WS_FLOOD_BURST", "1e3"),
         ("BIDROOM_REDIS_URL", "http://localhost:6379"),
