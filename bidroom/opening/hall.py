@@ -28,8 +28,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from redis.exceptions import RedisError
-
 from bidroom.opening.runner import OpeningRunner
 from bidroom.opening.session import (
     BID_STATUS_ZH,
@@ -60,9 +58,10 @@ from bidroom.opening.session import (
     phase_at,
     replay,
 )
-from bidroom.protocol import EncodedMessage, encode, message
-from bidroom.rooms.hub import CLOSE_SLOW_CONSUMER, Sink
+from bidroom.protocol import EncodedMessage, message
+from bidroom.rooms.hub import Sink, offer_or_drop
 from bidroom.rooms.views import Audience
+from bidroom.stores.channels import ChannelListener
 
 __all__ = [
     "Names",
@@ -292,19 +291,15 @@ class OpeningHall:
         self._meta = meta
         self._poll_s = poll_s
         self._rooms: dict[str, _Room] = {}
-        self._channels: dict[bytes, str] = {}
-        self._pubsub: Any = None
+        # the log is the truth: after a reconnect the poll below catches every hall up
+        self._channels = ChannelListener(runner.redis, name="hall", on_message=self._doorbell)
         self._tasks: list[asyncio.Task[None]] = []
-        self._subscribed = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._pubsub = self._runner.redis.pubsub()
-        self._tasks = [
-            asyncio.create_task(self._listen(), name="bidroom-hall-listener"),
-            asyncio.create_task(self._poll(), name="bidroom-hall-poll"),
-        ]
+        await self._channels.start()
+        self._tasks = [asyncio.create_task(self._poll(), name="bidroom-hall-poll")]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -312,9 +307,7 @@ class OpeningHall:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()
+        await self._channels.stop()
 
     def connection_count(self) -> int:
         return sum(len(r.sinks) for r in self._rooms.values())
@@ -327,10 +320,7 @@ class OpeningHall:
         room = self._rooms.get(opening_id)
         if room is None:
             room = self._rooms[opening_id] = _Room(opening_id)
-            channel = self._runner.channel(opening_id)
-            self._channels[channel.encode()] = opening_id
-            await self._pubsub.subscribe(channel)
-            self._subscribed.set()
+            await self._channels.add(self._runner.channel(opening_id), opening_id)
         async with room.lock:
             if room.state is None:
                 room.meta = await self._meta(opening_id)
@@ -345,8 +335,8 @@ class OpeningHall:
                 await self._send_missed(room, sink, last_seq)
             else:
                 view = snapshot_view(state, sink.audience, now, room.names, room.meta)
-                self._offer(sink, encode(message("opening_snapshot", opening_id=opening_id,
-                                                 seq=state.seq, opening=view), sink.wire))
+                self._offer(sink, EncodedMessage(message(
+                    "opening_snapshot", opening_id=opening_id, seq=state.seq, opening=view)))
             room.sinks.add(sink)
             self._send_personal(room, sink, now, force=True)
             return state.seq
@@ -359,10 +349,7 @@ class OpeningHall:
         room.last_personal.pop(id(sink), None)
         if not room.sinks:
             del self._rooms[opening_id]
-            channel = self._runner.channel(opening_id)
-            self._channels.pop(channel.encode(), None)
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.unsubscribe(channel)
+            await self._channels.remove(self._runner.channel(opening_id))
 
     async def refresh(self, opening_id: str) -> None:
         """Fan out what this process just appended (no need to wait for pub/sub)."""
@@ -386,12 +373,12 @@ class OpeningHall:
             state = replay([event]) if state is None else evolve(state, event)
             if last_seq < state.seq <= (room.state.seq if room.state else 0):
                 view = event_view(event, state, sink.audience, room.names)
-                self._offer(sink, encode(message("opening_event", opening_id=room.opening_id,
-                                                 seq=state.seq, event=view), sink.wire))
+                self._offer(sink, EncodedMessage(message(
+                    "opening_event", opening_id=room.opening_id, seq=state.seq, event=view)))
                 sent += 1
         seq = room.state.seq if room.state else 0
-        self._offer(sink, encode(message("opening_caught_up", opening_id=room.opening_id,
-                                         seq=seq, missed=sent), sink.wire))
+        self._offer(sink, EncodedMessage(message(
+            "opening_caught_up", opening_id=room.opening_id, seq=seq, missed=sent)))
 
     async def _catch_up_room(self, room: _Room) -> None:
         assert room.state is not None
@@ -412,7 +399,7 @@ class OpeningHall:
                 for audience in Audience
             }
             for sink in list(room.sinks):
-                self._offer(sink, by_audience[sink.audience].frame(sink.wire))
+                self._offer(sink, by_audience[sink.audience])
         for sink in list(room.sinks):
             self._send_personal(room, sink, now, force=False)
 
@@ -424,41 +411,14 @@ class OpeningHall:
         if not force and room.last_personal.get(id(sink)) == key:
             return
         room.last_personal[id(sink)] = key
-        self._offer(sink, encode(message("opening_you", **view), sink.wire))
+        self._offer(sink, EncodedMessage(message("opening_you", **view)))
 
-    def _offer(self, sink: Sink, frame: bytes | str) -> None:
-        if not sink.offer(frame):
-            sink.drop(CLOSE_SLOW_CONSUMER, "slow consumer: outgoing queue full")
-            for room in self._rooms.values():
-                room.sinks.discard(sink)
+    def _offer(self, sink: Sink, msg: EncodedMessage) -> None:
+        offer_or_drop(sink, msg, (room.sinks for room in self._rooms.values()))
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                if not self._channels:
-                    self._subscribed.clear()
-                    await self._subscribed.wait()
-                    continue
-                msg = await self._pubsub.get_message(ignore_subscribe_messages=True,
-                                                     timeout=1.0)
-                if msg is None or msg.get("type") != "message":
-                    continue
-                opening_id = self._channels.get(msg["channel"])
-                if opening_id is not None:
-                    await self.refresh(opening_id)
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                log.warning("hall pub/sub failed (%s); resubscribing", exc)
-                await asyncio.sleep(0.5)
-                with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.aclose()
-                    self._pubsub = self._runner.redis.pubsub()
-                    channels = [self._runner.channel(o) for o in self._rooms]
-                    if channels:
-                        await self._pubsub.subscribe(*channels)
-            except Exception:
-                log.exception("hall fan-out failed on a message; continuing")
+    async def _doorbell(self, opening_id: str, _payload: bytes) -> None:
+        """A new entry in this opening's log (the payload is its seq): read what is new."""
+        await self.refresh(opening_id)
 
     async def _poll(self) -> None:
         """A lost pub/sub message delays an event by at most ``poll_s``: the log is the truth."""

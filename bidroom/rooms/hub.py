@@ -5,8 +5,9 @@ pub/sub subscription for all rooms that have local connections, a ``RoomReplica`
 for every event encodes each audience's message once (per wire format), then hands the same
 bytes to every connection of that audience. A supplier's own facts (its rank) go only to it.
 
-Never await the slowest client: connections are sinks with bounded queues (``Sink.offer``
-returns False when full, and the hub drops that connection with the slow-consumer close code).
+Never await the slowest client: connections are sinks with bounded send buffers (``Sink.offer``
+returns False when full, and ``offer_or_drop`` closes that connection with the slow-consumer
+code; the opening hall uses it too).
 
 Catch-up: a client that rejoins with the last sequence number it saw gets exactly the missing
 events, as the audience messages live clients got (kept in a bounded per-room history), or a
@@ -20,21 +21,20 @@ Must not import: market, web.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgpack
-from redis.exceptions import RedisError
 
 from bidroom.auction.executor import AuctionExecutor, ResultPublished, RoomEvent, decode_event
-from bidroom.protocol import EncodedMessage, WireFormat, encode, message
+from bidroom.protocol import EncodedMessage, WireFormat, message
 from bidroom.rooms.views import Audience, RoomReplica, event_view, personal_view, snapshot_view
+from bidroom.stores.channels import ChannelListener
 
-__all__ = ["CLOSE_SLOW_CONSUMER", "RoomHub", "Sink"]
+__all__ = ["CLOSE_SLOW_CONSUMER", "RoomHub", "Sink", "offer_or_drop"]
 
 log = logging.getLogger("bidroom.hub")
 
@@ -52,8 +52,9 @@ class Sink(Protocol):
     supplier_id: str | None
     wire: WireFormat
 
-    def offer(self, frame: bytes | str) -> bool:
-        """Queue a frame without waiting; False when the bounded queue is full."""
+    def offer(self, msg: EncodedMessage) -> bool:
+        """Send the message without waiting (``msg.frame``/``msg.ws_frame`` in the connection's
+        wire format, encoded once for all); False when its bounded send buffer is full."""
         ...
 
     def drop(self, code: int, reason: str) -> None:
@@ -87,25 +88,16 @@ class RoomHub:
         self._now_ms = now_ms
         self._decorate = decorate_result
         self._rooms: dict[str, _Room] = {}
-        self._channels: dict[bytes, str] = {}
-        self._pubsub: Any = None
-        self._task: asyncio.Task[None] | None = None
-        self._subscribed = asyncio.Event()
+        self._channels = ChannelListener(executor.redis, name="hub", on_message=self._on_payload,
+                                         on_resubscribed=self._catch_up_all)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._pubsub = self._executor.redis.pubsub()
-        self._task = asyncio.create_task(self._listen(), name="bidroom-hub-listener")
+        await self._channels.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()
+        await self._channels.stop()
 
     def room_count(self) -> int:
         return len(self._rooms)
@@ -120,10 +112,7 @@ class RoomHub:
         room = self._rooms.get(auction_id)
         if room is None:
             room = self._rooms[auction_id] = _Room(auction_id)
-            channel = self._executor.channel(auction_id)
-            self._channels[channel.encode()] = auction_id
-            await self._pubsub.subscribe(channel)
-            self._subscribed.set()
+            await self._channels.add(self._executor.channel(auction_id), auction_id)
         async with room.lock:
             if room.replica is None:
                 await self._load(room)
@@ -145,10 +134,7 @@ class RoomHub:
         room.last_personal.pop(id(sink), None)
         if not room.sinks:
             del self._rooms[auction_id]
-            channel = self._executor.channel(auction_id)
-            self._channels.pop(channel.encode(), None)
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.unsubscribe(channel)
+            await self._channels.remove(self._executor.channel(auction_id))
 
     async def refresh(self, auction_id: str) -> None:
         """Pull events this process may have missed (after a local command, say)."""
@@ -180,8 +166,8 @@ class RoomHub:
         assert room.replica is not None
         now = await self._now_ms()
         view = snapshot_view(room.replica, sink.audience, now, room.result_view)
-        self._offer(sink, encode(message("snapshot", auction_id=room.auction_id,
-                                         seq=room.replica.seq, room=view), sink.wire))
+        self._offer(sink, EncodedMessage(message("snapshot", auction_id=room.auction_id,
+                                         seq=room.replica.seq, room=view)))
 
     async def _send_catch_up(self, room: _Room, sink: Sink, last_seq: int) -> bool:
         """Send exactly the events after last_seq from the history, or return False."""
@@ -191,51 +177,18 @@ class RoomHub:
             return False
         for seq, by_audience in room.history:
             if seq > last_seq:
-                self._offer(sink, by_audience[sink.audience].frame(sink.wire))
-        self._offer(sink, encode(message("caught_up", auction_id=room.auction_id,
-                                         seq=room.replica.seq, missed=missed), sink.wire))
+                self._offer(sink, by_audience[sink.audience])
+        self._offer(sink, EncodedMessage(message("caught_up", auction_id=room.auction_id,
+                                         seq=room.replica.seq, missed=missed)))
         return True
 
     # -- live events ---------------------------------------------------------------------------
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                if not self._channels:
-                    self._subscribed.clear()
-                    await self._subscribed.wait()
-                    continue
-                msg = await self._pubsub.get_message(ignore_subscribe_messages=True,
-                                                     timeout=1.0)
-                if msg is None or msg.get("type") != "message":
-                    continue
-                auction_id = self._channels.get(msg["channel"])
-                if auction_id is not None:
-                    await self._on_payload(auction_id, msg["data"])
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                log.warning("pub/sub failed (%s); resubscribing and catching up", exc)
-                await self._resubscribe()
-            except Exception:
-                log.exception("fan-out failed on a message; continuing")
-
-    async def _resubscribe(self) -> None:
-        while True:
-            try:
-                with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.aclose()
-                self._pubsub = self._executor.redis.pubsub()
-                channels = [self._executor.channel(a) for a in self._rooms]
-                if channels:
-                    await self._pubsub.subscribe(*channels)
-                for room in list(self._rooms.values()):
-                    async with room.lock:
-                        await self._catch_up_room(room)
-                return
-            except (RedisError, OSError) as exc:
-                log.warning("Redis unavailable for fan-out (%s); retrying", exc)
-                await asyncio.sleep(0.5)
+    async def _catch_up_all(self) -> None:
+        """After a pub/sub reconnect: what every room may have missed, from its stream."""
+        for room in list(self._rooms.values()):
+            async with room.lock:
+                await self._catch_up_room(room)
 
     async def _on_payload(self, auction_id: str, payload: bytes) -> None:
         room = self._rooms.get(auction_id)
@@ -284,7 +237,7 @@ class RoomHub:
         }
         room.history.append((event.seq, by_audience))
         for sink in list(room.sinks):
-            self._offer(sink, by_audience[sink.audience].frame(sink.wire))
+            self._offer(sink, by_audience[sink.audience])
         for sink in list(room.sinks):
             if sink.supplier_id is not None:
                 self._send_personal(room, sink, with_bids=False, force=False)
@@ -298,10 +251,15 @@ class RoomHub:
         if not force and room.last_personal.get(id(sink)) == key:
             return
         room.last_personal[id(sink)] = key
-        self._offer(sink, encode(message("you", **view), sink.wire))
+        self._offer(sink, EncodedMessage(message("you", **view)))
 
-    def _offer(self, sink: Sink, frame: bytes | str) -> None:
-        if not sink.offer(frame):
-            sink.drop(CLOSE_SLOW_CONSUMER, "slow consumer: outgoing queue full")
-            for room in self._rooms.values():
-                room.sinks.discard(sink)
+    def _offer(self, sink: Sink, msg: EncodedMessage) -> None:
+        offer_or_drop(sink, msg, (room.sinks for room in self._rooms.values()))
+
+
+def offer_or_drop(sink: Sink, msg: EncodedMessage, rooms: Iterable[set[Sink]]) -> None:
+    """Send without waiting; a sink whose buffer is full is closed (4008) and leaves ``rooms``."""
+    if not sink.offer(msg):
+        sink.drop(CLOSE_SLOW_CONSUMER, "slow consumer: outgoing buffer full")
+        for sinks in rooms:
+            sinks.discard(sink)

@@ -5,14 +5,16 @@
 ``server_factory(**options)``: more servers, or other options (``workers=2``;
 ``embedded_default=True`` lets ``serve`` start its own embedded Redis in ``DATA_DIR/redis`` as
 in production — always, even when the session uses a real Redis; ``share_stores_with=other``
-gives a second app process on the same Redis and database; ``start=False`` returns it
-unstarted).
+gives a second app process on the same Redis and database (and platform key);
+``start=False`` returns it unstarted).
 
 Stores: by default an embedded Redis started here, in ``DATA_DIR/redis`` (so its URL is known
 and the test can set the clock), and the server's SQLite file. With ``BIDROOM_TEST_REDIS_URL``
 the real Redis is used, on a database number of its own that is flushed for every test (a
-Redis Cluster URL is used as given); with ``BIDROOM_TEST_DATABASE_URL`` the real database,
-whose public schema is reset for every test (PostgreSQL).
+Redis Cluster URL is used as given, every master flushed); with
+``BIDROOM_TEST_REDIS_CLUSTER=1`` the session's local 3-master Redis Cluster (tests/conftest.py)
+is, flushed likewise; with ``BIDROOM_TEST_DATABASE_URL`` the real database, whose public schema
+is reset for every test (PostgreSQL).
 
 When a test fails, the tail of every server log is printed with its report.
 """
@@ -23,6 +25,7 @@ import asyncio
 import concurrent.futures
 import fcntl
 import os
+import shutil
 import tempfile
 import urllib.parse
 from collections.abc import AsyncIterator, Generator, Iterator
@@ -34,11 +37,14 @@ import pytest
 from bidroom.config import Settings
 from tests.e2e.server import ServerFactory, ServerProcess
 from tests.live import LiveServer, live_server
+from web.cli import PLATFORM_KEY_FILE
 
 LIVE_T0 = 1_900_000_000_000  # the in-process server's test clock when a test starts
 
 REAL_REDIS_URL = os.environ.get("BIDROOM_TEST_REDIS_URL", "")
 REAL_DATABASE_URL = os.environ.get("BIDROOM_TEST_DATABASE_URL", "")
+REDIS_CLUSTER = os.environ.get("BIDROOM_TEST_REDIS_CLUSTER", "") == "1"
+
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -62,9 +68,13 @@ def _run_async(coro: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def e2e_redis_url() -> Iterator[str | None]:
+def e2e_redis_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """The real Redis for e2e servers, on a database number no other test session on this
-    machine uses at the same time (an flock per number); None: embedded Redis per test."""
+    machine uses at the same time (an flock per number); the session's own local Redis Cluster
+    with BIDROOM_TEST_REDIS_CLUSTER=1; None: embedded Redis per test."""
+    if REDIS_CLUSTER:
+        yield request.getfixturevalue("redis_url")  # started for this session alone
+        return
     if not REAL_REDIS_URL:
         yield None
         return
@@ -94,6 +104,12 @@ def e2e_redis_url() -> Iterator[str | None]:
 def _flush_redis(url: str) -> None:
     import redis
 
+    from bidroom.stores.redis import is_cluster_url
+    from tests.cluster import flush_cluster
+
+    if is_cluster_url(url):
+        flush_cluster(url)
+        return
     client = redis.Redis.from_url(url)
     try:
         client.flushdb()
@@ -136,6 +152,12 @@ def server_factory(
         if share_stores_with is not None:
             redis_url = share_stores_with.redis_url
             database_url = share_stores_with.database_url
+            # one platform, one signing key: every process signs receipts with the same key
+            # (docs/operations.md §5), so the second server gets a copy of the first one's
+            key = share_stores_with.data_dir / PLATFORM_KEY_FILE
+            if key.exists():
+                data_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(key, data_dir / PLATFORM_KEY_FILE)
         else:
             if e2e_redis_url is not None or REAL_DATABASE_URL:
                 if not real_stores_reset:  # once per test: its servers share the real stores

@@ -5,7 +5,8 @@ Not a test module. ``tests/e2e/conftest.py`` builds ``ServerProcess`` objects fo
 
 * ``ServerProcess(data_dir, redis_url=…, database_url=…, workers=…)`` starts
   ``python -m web.cli serve`` in its own process group on a free port with
-  ``BIDROOM_TEST_CLOCK=1``, waits (bounded polling) until ``GET /api/health`` answers, and
+  ``BIDROOM_TEST_CLOCK=1``, waits (bounded polling) until ``GET /api/health`` answers and
+  every worker has started (uvicorn logs each one's startup), and
   offers ``base_url``, ``ws_url``, ``pid``, ``kill9()``, ``terminate()``, ``restart()``.
   Output goes to ``data_dir/server.log``; a failed start raises with its tail.
 * ``set_clock(server, ms)`` / ``advance_clock`` / ``get_clock``: the test clock, the Redis key
@@ -45,6 +46,7 @@ __all__ = [
     "api_client",
     "bootstrap_admin",
     "child_env",
+    "create_auction",
     "embedded_redis_url",
     "free_port",
     "get_clock",
@@ -198,7 +200,8 @@ class ServerProcess:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> ServerProcess:
-        """Start the process and wait until ``/api/health`` answers 200."""
+        """Start the process and wait until ``/api/health`` answers 200 (and every worker
+        has started)."""
         if self.running:
             raise RuntimeError("the server is already running")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -225,7 +228,12 @@ class ServerProcess:
         return self
 
     def wait_healthy(self, timeout: float | None = None) -> None:
-        """Poll ``GET /api/health`` until it answers 200 (bounded); raise with the log tail."""
+        """Poll ``GET /api/health`` until it answers 200 and, with several workers, until every
+        worker has started (bounded); raise with the log tail.
+
+        The first worker up answers the health check while the others may still be starting,
+        and until they accept, the kernel gives every new connection to the first one: a test
+        that needs connections spread over the workers must not begin before all are up."""
         deadline = time.monotonic() + (self.startup_timeout if timeout is None else timeout)
         pause = 0.05
         last = "no answer yet"
@@ -238,9 +246,12 @@ class ServerProcess:
                     )
                 try:
                     reply = client.get(f"{self.base_url}/api/health")
-                    if reply.status_code == 200:
+                    started = self.workers_started() if self.expected_workers > 1 else 1
+                    if reply.status_code == 200 and started >= self.expected_workers:
                         return
-                    last = f"HTTP {reply.status_code}: {reply.text[:200]}"
+                    last = (f"HTTP {reply.status_code}: {reply.text[:200]}"
+                            if reply.status_code != 200 else
+                            f"{started} of {self.expected_workers} workers started")
                 except httpx.HTTPError as exc:
                     last = f"{type(exc).__name__}: {exc}"
                 if time.monotonic() >= deadline:
@@ -250,6 +261,21 @@ class ServerProcess:
                     )
                 time.sleep(pause)
                 pause = min(pause * 1.5, 0.5)
+
+    @property
+    def expected_workers(self) -> int:
+        """How many worker processes this start must bring up (``demo`` runs one)."""
+        return self.workers if self.subcommand == ("serve",) else 1
+
+    def workers_started(self) -> int:
+        """Workers that have finished starting since the last ``start()``: uvicorn logs
+        "Application startup complete." once per worker process."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return 0
+        current = text.rpartition(f"=== start {self.starts}:")[2]
+        return current.count("Application startup complete.")
 
     def kill9(self) -> None:
         """SIGKILL the whole process group (the server and its uvicorn workers) and reap it.
@@ -473,6 +499,22 @@ async def _party(client: httpx.AsyncClient, kind: str, name: str, name_en: str,
                        {"org_id": org["id"], "name": f"{name} 经办人", "roles": [kind]})
     token = await _post(client, f"/api/users/{user['id']}/tokens", {"label": "e2e"})
     return Party(kind, org["id"], name, name_en, user["id"], token["token"], size_class)
+
+
+async def create_auction(server: ServerProcess, accounts: Seed, *, title: str, title_en: str,
+                         start_ms: int, end_ms: int, ceiling_fen: int, step_fen: int) -> str:
+    """Create, as the seeded purchaser through the HTTP API, an auction inviting every seeded
+    supplier, with an amount step; return its id."""
+    async with api_client(server, accounts.purchaser.token) as http:
+        created = await http.post("/api/auctions", json={
+            "title": title, "title_en": title_en,
+            "invited_supplier_ids": accounts.supplier_ids,
+            "settings": {"ceiling_fen": ceiling_fen, "start_ms": start_ms, "end_ms": end_ms,
+                         "step_kind": "amount", "step_value": step_fen},
+        })
+    assert created.status_code == 201, created.text
+    auction_id: str = created.json()["id"]
+    return auction_id
 
 
 async def seed(server: ServerProcess, admin_token: str, *, suppliers: int = 3) -> Seed:

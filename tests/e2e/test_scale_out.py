@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.server import ServerFactory, api_client, bootstrap_admin, seed, set_clock
+from tests.e2e.server import (
+    ServerFactory,
+    api_client,
+    bootstrap_admin,
+    create_auction,
+    seed,
+    set_clock,
+)
 from tests.live import Client, join
 
 T0 = 1_900_000_000_000
@@ -25,15 +32,9 @@ async def test_bidders_and_watchers_on_two_processes_see_one_room_that_closes_on
     await set_clock(a, T0)
     accounts = await seed(a, await bootstrap_admin(a), suppliers=3)
     s1, s2, s3 = accounts.suppliers
-    async with api_client(b, accounts.purchaser.token) as http:  # created through process b
-        created = await http.post("/api/auctions", json={
-            "title": "服务器 8 台", "title_en": "8 servers",
-            "invited_supplier_ids": accounts.supplier_ids,
-            "settings": {"ceiling_fen": 2_000_000, "start_ms": T0, "end_ms": T0 + 10 * MINUTE,
-                         "step_kind": "amount", "step_value": 1_000},
-        })
-    assert created.status_code == 201, created.text
-    auction_id = created.json()["id"]
+    auction_id = await create_auction(  # through process b
+        b, accounts, title="服务器 8 台", title_en="8 servers", start_ms=T0,
+        end_ms=T0 + 10 * MINUTE, ceiling_fen=2_000_000, step_fen=1_000)
     await set_clock(a, T0 + MINUTE)
 
     async with (
@@ -46,10 +47,13 @@ async def test_bidders_and_watchers_on_two_processes_see_one_room_that_closes_on
             await join(client, auction_id)
         plan = ((bidder_a, "x1", 1_990_000), (bidder_b, "y1", 1_980_000),
                 (bidder_a, "x2", 1_970_000), (bidder_b, "y2", 1_960_000))
+        key_ids = set()
         for client, bid_id, price in plan:
             reply = await client.request("bid", auction_id=auction_id, bid_id=bid_id,
                                          price_fen=price)
             assert reply["type"] == "bid_accepted", reply
+            key_ids.add(reply["receipt"]["key_id"])
+        assert len(key_ids) == 1  # one platform key, whichever process signed
         expected = [(1, 1_990_000), (2, 1_980_000), (3, 1_970_000), (4, 1_960_000)]
         for watcher in (watcher_a, watcher_b):
             last, seen = await watcher.recv_until(

@@ -13,7 +13,7 @@ import pytest
 
 from bidroom.auction.executor import AuctionExecutor
 from bidroom.auction.rules import AuctionSettings
-from bidroom.protocol import WireFormat
+from bidroom.protocol import EncodedMessage, WireFormat
 from bidroom.rooms.hub import CLOSE_SLOW_CONSUMER, RoomHub
 from bidroom.rooms.views import Audience
 from bidroom.stores.redis import RedisClient, connect_redis
@@ -32,10 +32,10 @@ class FakeSink:
         self.dropped: tuple[int, str] | None = None
         self.arrived = asyncio.Event()
 
-    def offer(self, frame: bytes | str) -> bool:
+    def offer(self, msg: EncodedMessage) -> bool:
         if len(self.frames) >= self.limit:
             return False
-        self.frames.append(frame)
+        self.frames.append(msg.frame(self.wire))
         self.arrived.set()
         return True
 
