@@ -46,6 +46,8 @@ from redis.exceptions import RedisError
 from bidroom.errors import BidroomError, ConflictError, NotFoundError, StoreError
 from bidroom.errors import ValidationError as BidroomValidationError
 from bidroom.opening.ca import (
+    CA_CERT_FILE,
+    CRL_FILE,
     PlatformCA,
     TrustStore,
     load_certificate,
@@ -115,6 +117,16 @@ AttachBid = Callable[[Decision], OpeningBidRow | None]
 CA_DIR: Final = "ca"  # DATA_DIR/ca: the platform CA (``bidroom ca init`` uses the same)
 ROOTS_DIR: Final = "roots"  # DATA_DIR/ca/roots/*.pem: external CA roots the platform trusts
 MAX_ATTEMPTS: Final = 50
+MAX_BATCH: Final = 256  # commands decided and appended in one transaction at most
+
+
+@dataclass
+class _Waiting:
+    make: MakeCommand
+    actor: str | None
+    attach: AttachBid | None
+    result: asyncio.Future[Decision]
+
 _TIMED: Final = (BidsClosed, OpeningFailed, DecryptionWindowEnded, BidRevoked)
 
 
@@ -146,10 +158,26 @@ def load_or_init_ca(directory: Path, *, now_ms: int) -> PlatformCA:
 
 def server_trust_store(data_dir: Path) -> TrustStore:
     """What the server trusts: the platform CA (with its current CRL) and every external root
-    in ``DATA_DIR/ca/roots/*.pem`` (CRLs of those CAs: ``*.crl`` / ``*.crl.pem`` there)."""
+    in ``DATA_DIR/ca/roots/*.pem`` (CRLs of those CAs: ``*.crl`` / ``*.crl.pem`` there).
+
+    Built from the files, then reused while none of them changed (their names, sizes and
+    modification times): a decryption checks the trust store, and building it afresh each time
+    was most of a decryption's CPU in B5 (docs/benchmarks.md). A revocation rewrites the CRL,
+    so the next check sees it. The store returned is shared: callers only read it.
+    """
     ca_dir = Path(data_dir) / CA_DIR
-    trust = PlatformCA.load(ca_dir).trust_store()
     roots = ca_dir / ROOTS_DIR
+    files = [ca_dir / CA_CERT_FILE, ca_dir / CRL_FILE]
+    if roots.is_dir():
+        files += sorted(roots.iterdir())
+    stamp = tuple(_stat_stamp(path) for path in files)
+    key = str(ca_dir.resolve())
+    cached = _TRUST_CACHE.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    # the certificate and CRL only: the CA's private key is not needed to trust it
+    trust = TrustStore([load_certificate((ca_dir / CA_CERT_FILE).read_bytes())])
+    trust.add_crl((ca_dir / CRL_FILE).read_bytes())
     if roots.is_dir():
         for path in sorted(roots.iterdir()):
             name = path.name
@@ -160,7 +188,22 @@ def server_trust_store(data_dir: Path) -> TrustStore:
         for path in sorted(roots.iterdir()):
             if path.name.endswith((".crl", ".crl.pem")):
                 trust.add_crl(path.read_bytes())
+    _TRUST_CACHE[key] = (stamp, trust)
     return trust
+
+
+_TRUST_CACHE: dict[str, tuple[tuple[tuple[str, int, int], ...], TrustStore]] = {}
+
+
+def _stat_stamp(path: Path) -> tuple[str, int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if path.name == CA_CERT_FILE:
+            raise NotFoundError(f"no CA in {path.parent}: run `bidroom ca init` first",
+                                code="no_ca") from None
+        return (path.name, -1, -1)
+    return (path.name, st.st_size, st.st_mtime_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +246,7 @@ class OpeningRunner(DuePass):
         self.schedule_key = f"{prefix}:openings:schedule"
         self._states: dict[str, OpeningState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._pending: dict[str, list[_Waiting]] = {}  # commands waiting for the group commit
 
     # ------------------------------------------------------------------ basics
 
@@ -271,26 +315,89 @@ class OpeningRunner(DuePass):
         actor: str | None,
         attach: AttachBid | None = None,
     ) -> Decision:
-        """Decide a command on the current state and store its events exactly once."""
-        async with self._lock(opening_id):
-            for _ in range(MAX_ATTEMPTS):
-                state = await self.state(opening_id)
-                now = await self._now_ms()
-                decision = decide(state, make(state, now))
-                happened = [e for e in decision.events if not isinstance(e, CommandRefused)]
-                if not happened:
-                    return decision
-                new_bid = attach(decision) if attach is not None else None
-                entries = [LogEntry(e, None if isinstance(e, _TIMED) else actor)
-                           for e in happened]
-                status = phase_at(decision.state, now).value
-                if await self.store.append(opening_id, state.seq, entries, status=status,
-                                           new_bid=new_bid):
-                    self._states[opening_id] = decision.state
-                    await self._after_append(opening_id, decision.state)
-                    return decision
-                self._states.pop(opening_id, None)  # another writer was first: reload
-                await asyncio.sleep(0)
+        """Decide a command on the current state and store its events exactly once.
+
+        Group commit: commands that arrive while the opening's previous append is in flight
+        (a burst of decryptions, B5 in docs/benchmarks.md) are decided one after the other on
+        the same state and appended in one transaction, where each used to wait for its own
+        transaction and fsync. Order and outcomes are those of deciding them one by one; a
+        command with an upload (``attach``) is appended on its own.
+        """
+        waiting = _Waiting(make, actor, attach, asyncio.get_running_loop().create_future())
+        queue = self._pending.setdefault(opening_id, [])
+        queue.append(waiting)
+        try:
+            async with self._lock(opening_id):
+                while not waiting.result.done():  # ours may be in a later batch (an upload)
+                    batch = self._take_batch(opening_id)
+                    # shielded: a cancelled caller must not leave the others of its batch
+                    # waiting
+                    await asyncio.shield(self._run_batch(opening_id, batch))
+        except asyncio.CancelledError:
+            if waiting in queue:  # cancelled before its turn: it is not decided at all
+                queue.remove(waiting)
+            raise
+        return waiting.result.result()
+
+    async def _run_batch(self, opening_id: str, batch: list[_Waiting]) -> None:
+        try:
+            await self._decide_and_append(opening_id, batch)
+        except Exception as exc:  # a store failure: every command of the batch gets it
+            for item in batch:
+                if not item.result.done():
+                    item.result.set_exception(exc)
+
+    def _take_batch(self, opening_id: str) -> list[_Waiting]:
+        """The waiting commands, oldest first, up to the first upload (appended alone)."""
+        queue = self._pending.get(opening_id, [])
+        batch: list[_Waiting] = []
+        while queue:
+            if queue[0].attach is not None and batch:
+                break
+            batch.append(queue.pop(0))
+            if batch[-1].attach is not None or len(batch) >= MAX_BATCH:
+                break
+        if not queue:
+            self._pending.pop(opening_id, None)
+        return batch
+
+    async def _decide_and_append(self, opening_id: str, batch: list[_Waiting]) -> None:
+        for _ in range(MAX_ATTEMPTS):
+            state = await self.state(opening_id)
+            now = await self._now_ms()
+            current = state
+            outcomes: list[Decision | Exception] = []
+            entries: list[LogEntry] = []
+            new_bid: OpeningBidRow | None = None
+            for item in batch:
+                try:  # one command's bad input fails that command, not its batch
+                    decision = decide(current, item.make(current, now))
+                    happened = [e for e in decision.events
+                                if not isinstance(e, CommandRefused)]
+                    if happened and item.attach is not None:
+                        new_bid = item.attach(decision)
+                except Exception as exc:
+                    outcomes.append(exc)
+                    continue
+                entries += [LogEntry(e, None if isinstance(e, _TIMED) else item.actor)
+                            for e in happened]
+                outcomes.append(decision)
+                current = decision.state
+            stored = not entries or await self.store.append(
+                opening_id, state.seq, entries, status=phase_at(current, now).value,
+                new_bid=new_bid)
+            if stored:
+                if entries:
+                    self._states[opening_id] = current
+                    await self._after_append(opening_id, current)
+                for item, outcome in zip(batch, outcomes, strict=True):
+                    if isinstance(outcome, Exception):
+                        item.result.set_exception(outcome)
+                    else:
+                        item.result.set_result(outcome)
+                return
+            self._states.pop(opening_id, None)  # another writer was first: reload
+            await asyncio.sleep(0)
         raise StoreError(f"opening {opening_id}: too much contention, try again",
                          code="store_unavailable")
 

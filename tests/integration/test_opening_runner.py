@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bidroom.errors import ValidationError as BidroomValidationError
 from bidroom.opening.ca import PlatformCA
 from bidroom.opening.hall import OpeningHall
 from bidroom.opening.runner import OpeningRunner, server_trust_store
@@ -44,7 +45,7 @@ from bidroom.opening.store import (
     OpeningStore,
     verify_chain,
 )
-from bidroom.protocol import WireFormat
+from bidroom.protocol import EncodedMessage, WireFormat
 from bidroom.rooms.views import Audience
 from bidroom.stores.redis import RedisClient
 from tests.opening_kit import MIN, Keys, at, form, issue
@@ -231,6 +232,44 @@ async def test_concurrent_commands_from_several_processes_are_all_stored_in_orde
         == set(SUPPLIERS)
 
 
+async def test_a_burst_of_commands_is_group_committed_in_order_and_one_bad_one_fails_alone(
+    world: World,
+) -> None:
+    """Commands that arrive while an append is in flight share the next transaction (B5's
+    decryption burst); each caller gets the decision it would have got alone, in order."""
+    opening_id = await create(world)
+    appends: list[int] = []
+    original = world.store.append
+
+    async def counting_append(*args: Any, **kwargs: Any) -> bool:
+        appends.append(len(args[2]))
+        return await original(*args, **kwargs)
+
+    world.store.append = counting_append  # type: ignore[method-assign]
+
+    def bad(state: Any, now: int) -> Any:
+        raise BidroomValidationError("this command is malformed", code="invalid_input")
+
+    async def note(i: int) -> Decision:
+        return await world.runner.note(opening_id, "key_handed_out", {"n": i}, actor=f"u{i}")
+
+    calls = [note(i) if i != 7 else run(world, opening_id, bad) for i in range(20)]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert isinstance(outcomes[7], BidroomValidationError)  # only the bad command failed
+    good = [o for i, o in enumerate(outcomes) if i != 7]
+    assert all(isinstance(d, Decision) and d.refusal is None for d in good)
+    rows = await world.store.log(opening_id)
+    notes = [r for r in rows if r.kind == "noted"]
+    assert [r.data["details"]["n"] for r in notes] == [i for i in range(20) if i != 7]
+    assert [r.actor for r in notes] == [f"u{i}" for i in range(20) if i != 7]
+    assert [r.seq for r in rows] == list(range(1, len(rows) + 1)) and verify_chain(rows) is None
+    # the first command went alone; the 18 others that queued behind it shared transactions
+    assert sum(appends) == 19 and len(appends) < 19, appends
+    # and a fresh process replays the same state
+    assert (await world.another_runner().state(opening_id)).seq == rows[-1].seq
+
+
 # ----------------------------------------------------------------------------- the schedule
 
 
@@ -382,8 +421,8 @@ class Sink:
         self.wire = WireFormat.MSGPACK
         self.frames: list[bytes | str] = []
 
-    def offer(self, frame: bytes | str) -> bool:
-        self.frames.append(frame)
+    def offer(self, msg: EncodedMessage) -> bool:
+        self.frames.append(msg.frame(self.wire))
         return True
 
     def drop(self, code: int, reason: str) -> None:
@@ -495,3 +534,23 @@ def test_the_canonical_entry_hash_is_reproducible_by_anyone() -> None:
 
     assert chain_hash("0" * 64, "opn_1", None, data) == hashlib.sha256(
         b"0" * 64 + entry).hexdigest()
+
+
+def test_the_server_trust_store_is_reused_until_a_revocation_changes_the_crl(
+    tmp_path: Path,
+) -> None:
+    """Decryptions check the trust store; it is built once and rebuilt when its files change,
+    so a revocation is seen by the very next check."""
+    ca = PlatformCA.init(tmp_path / "ca", now=at(T0 - 24 * 60 * MIN))
+    pair = ca.issue_dual("org_s1", "供应商1", now=at(T0 - 60 * MIN))
+    first = server_trust_store(tmp_path)
+    assert server_trust_store(tmp_path) is first  # nothing changed: the same store
+    assert [c.serial_number for c in first.roots] == [ca.certificate.serial_number]
+    serial = pair.sign_cert.serial_number
+    assert all(crl.get_revoked_certificate_by_serial_number(serial) is None
+               for crl in first.crls)
+    ca.revoke(serial, now=at(T0))
+    after = server_trust_store(tmp_path)
+    assert after is not first
+    assert any(crl.get_revoked_certificate_by_serial_number(serial) is not None
+               for crl in after.crls)
