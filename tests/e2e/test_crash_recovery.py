@@ -9,6 +9,7 @@ from tests.e2e.server import (
     ServerFactory,
     api_client,
     bootstrap_admin,
+    create_auction,
     seed,
     set_clock,
 )
@@ -25,15 +26,9 @@ async def test_after_kill_9_clients_catch_up_keep_bidding_and_the_auction_closes
     await set_clock(server, T0)
     accounts = await seed(server, await bootstrap_admin(server), suppliers=3)
     s1, s2, s3 = accounts.suppliers
-    async with api_client(server, accounts.purchaser.token) as http:
-        created = await http.post("/api/auctions", json={
-            "title": "网络交换机 20 台", "title_en": "20 network switches",
-            "invited_supplier_ids": accounts.supplier_ids,
-            "settings": {"ceiling_fen": 5_000_000, "start_ms": T0, "end_ms": T0 + 10 * MINUTE,
-                         "step_kind": "amount", "step_value": 10_000},
-        })
-    assert created.status_code == 201, created.text
-    auction_id = created.json()["id"]
+    auction_id = await create_auction(
+        server, accounts, title="网络交换机 20 台", title_en="20 network switches", start_ms=T0,
+        end_ms=T0 + 10 * MINUTE, ceiling_fen=5_000_000, step_fen=10_000)
     await set_clock(server, T0 + MINUTE)
 
     receipts: dict[str, dict[str, Any]] = {}
