@@ -25,6 +25,10 @@ variable                       default            meaning
 ``BIDROOM_WS_SEND_BUFFER``     ``1048576``        bytes a WebSocket may leave unread (beyond the
                                                   kernel's socket buffer) before the server
                                                   closes it as a slow consumer (4008)
+``BIDROOM_WS_COALESCE_BUFFER`` ``262144``         unread bytes past which a WebSocket falls
+                                                  behind: room events are held back and it
+                                                  gets the latest state (``tick``) once it
+                                                  has read its backlog; ``0`` turns it off
 ``BIDROOM_WS_FLOOD_LIMIT``     ``50``             messages per second a client may send
 ``BIDROOM_WS_FLOOD_BURST``     ``100``            burst allowed above that rate before the
                                                   server closes the connection
@@ -72,6 +76,7 @@ class Settings:
     redis_appendfsync: str = "always"
     stream_maxlen: int = 10_000
     ws_send_buffer: int = 1_048_576
+    ws_coalesce_buffer: int = 262_144
     ws_flood_limit: int = 50
     ws_flood_burst: int = 100
     test_clock: bool = False
@@ -171,6 +176,19 @@ def _int_between(low: int, high: int | None = None) -> Callable[[object], int]:
     return parse
 
 
+def _off_or_at_least(low: int) -> Callable[[object], int]:
+    """0 (the feature is off) or an integer ≥ ``low``."""
+    whole = _int_between(0)
+
+    def parse(value: object) -> int:
+        number = whole(value)
+        if 0 < number < low:
+            raise _Bad(f"0 (off) or an integer ≥ {low}")
+        return number
+
+    return parse
+
+
 def _path(value: object) -> Path:
     if isinstance(value, Path):
         return value
@@ -236,6 +254,7 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "redis_appendfsync": ("BIDROOM_REDIS_APPENDFSYNC", _appendfsync),
     "stream_maxlen": ("BIDROOM_STREAM_MAXLEN", _int_between(1)),
     "ws_send_buffer": ("BIDROOM_WS_SEND_BUFFER", _int_between(1024)),
+    "ws_coalesce_buffer": ("BIDROOM_WS_COALESCE_BUFFER", _off_or_at_least(1024)),
     "ws_flood_limit": ("BIDROOM_WS_FLOOD_LIMIT", _int_between(1)),
     "ws_flood_burst": ("BIDROOM_WS_FLOOD_BURST", _int_between(1)),
     "test_clock": ("BIDROOM_TEST_CLOCK", _test_clock),

@@ -40,8 +40,10 @@ Users
 
 Latencies go into Locust's own statistics (request type ``WS``): ``bid→ack`` (accepted),
 ``bid→reject`` (refused by the rules, e.g. another user of the same supplier got there first),
-``bid→watcher``, ``join→snapshot``, ``join_opening→snapshot``, ``opening_event``, ``time``.
-Errors and timeouts are failures.
+``bid→watcher``, ``join→snapshot``, ``join_opening→snapshot``, ``opening_event``, ``time``,
+and ``tick (fell behind)`` each time the server coalesced a watcher's backlog into one ``tick``
+(its load generator did not keep up: see ``BIDROOM_WS_COALESCE_BUFFER``; the response length
+is the number of events it skipped). Errors and timeouts are failures.
 
 Settings (environment): ``BIDROOM_ADMIN_TOKEN`` (required, from ``bidroom admin bootstrap``),
 ``BIDROOM_LOAD_SUPPLIERS`` (20), ``BIDROOM_LOAD_AUCTIONS`` (2), ``BIDROOM_LOAD_AUCTION_S``
@@ -282,6 +284,8 @@ class SupplierUser(User):
             event = message.get("event", {})
             if event.get("kind") in ("extended", "resumed") and "end_ms" in event:
                 self.end_ms = int(event["end_ms"])
+        elif kind == "tick" and message.get("auction_id") == self.auction_id:
+            self.end_ms = int(message["room"]["end_ms"])  # the room now, after skipped events
 
     def on_stop(self) -> None:
         sock = getattr(self, "sock", None)
@@ -346,6 +350,9 @@ class WatcherUser(User):
         self.sock.join(self.auction_id)
 
     def _on_push(self, message: dict[str, Any], size: int) -> None:
+        if message.get("type") == "tick":
+            _fire(self.environment, "tick (fell behind)", 0.0, int(message["skipped"]), ms=0.0)
+            return
         if message.get("type") != "event":
             return
         event = message.get("event", {})

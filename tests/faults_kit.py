@@ -566,6 +566,40 @@ class RawSlowClient:
             if opcode in (0x1, 0x2):
                 self.messages.append(json.loads(payload))
 
+    def read_until(self, predicate: Callable[[dict[str, Any]], bool],
+                   timeout: float = 20.0) -> dict[str, Any]:
+        """Blocking: read on (keeping every message) until one satisfies ``predicate``; return
+        it. Fails if the stream ends or ``timeout`` passes first."""
+        sock = self.sock
+        assert sock is not None
+        deadline = time.monotonic() + timeout
+        checked = 0
+        while True:
+            for msg in self.messages[checked:]:
+                if predicate(msg):
+                    return msg
+            checked = len(self.messages)
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no such message within {timeout} s "
+                                     f"(last: {self.messages[-3:]})")
+            sock.settimeout(max(0.05, min(1.0, deadline - time.monotonic())))
+            try:
+                chunk = sock.recv(1 << 20)
+            except TimeoutError:
+                continue
+            if not chunk:
+                self.ended_by = "eof"
+                raise ConnectionLost("the server closed the connection")
+            self._buf += chunk
+            for opcode, payload in _parse_frames(self._buf):
+                if opcode in (0x1, 0x2):
+                    self.messages.append(json.loads(payload))
+                elif opcode == 0x8:
+                    self.close_code = (struct.unpack("!H", payload[:2])[0]
+                                       if len(payload) >= 2 else None)
+                    self.ended_by = "close frame"
+                    raise ConnectionLost(f"closed by the server ({self.close_code})")
+
     def event_seqs(self) -> list[int]:
         return [int(m["seq"]) for m in self.messages if m.get("type") == "event"]
 

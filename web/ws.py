@@ -9,7 +9,9 @@ messages (4008), or no credential within 10 seconds (4001). docs/protocol.md has
 
 Outgoing frames are written without waiting (``web.wsproto``: the audience's shared frame goes
 straight to the transport), bounded per connection: the room's fan-out never waits for a slow
-client, and one that stops reading is closed with 4008.
+client, and one that stops reading is closed with 4008. Before that bound, a client whose unread
+bytes pass ``BIDROOM_WS_COALESCE_BUFFER`` is ``lagging``: the hub holds room events back from
+it and, once it has read its backlog, sends the latest state (``tick``) instead.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import os
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -94,7 +98,7 @@ class WsConnection:
     """
 
     def __init__(self, websocket: WebSocket | None, wire: WireFormat, send_buffer: int,
-                 direct: DirectFrames | None) -> None:
+                 direct: DirectFrames | None, *, coalesce: int = 0) -> None:
         self.websocket = websocket
         self.wire = wire
         self.audience = Audience.WATCHER
@@ -103,6 +107,10 @@ class WsConnection:
         self.rooms: set[str] = set()
         self._direct = direct
         self._limit = send_buffer
+        # Latest value wins past this many unread bytes (0: off); see the hub's ``resume``.
+        self._coalesce = coalesce
+        self.lagging = False
+        self.on_drained: Callable[[], None] | None = None
         self._close: tuple[int, str] | None = None
         # the ASGI fallback only (each idle connection of the direct path saves their memory)
         self._queue: deque[bytes | str] = _NO_QUEUE if direct is not None else deque()
@@ -121,6 +129,8 @@ class WsConnection:
         frame = msg.frame(self.wire)
         self._queue.append(frame)
         self._queued += len(frame)
+        if self._coalesce and self._queued > self._coalesce:
+            self.lagging = True
         assert self._ready is not None
         self._ready.set()
         return True
@@ -128,6 +138,18 @@ class WsConnection:
     @property
     def closing(self) -> bool:
         return self._close is not None
+
+    def congested(self) -> None:
+        """The transport's unread bytes passed the coalescing mark (its high-water mark)."""
+        if self._coalesce:
+            self.lagging = True
+
+    def drained(self) -> None:
+        """The client has read its backlog (down to a quarter of the mark): catch it up."""
+        if self.lagging:
+            self.lagging = False
+            if self.on_drained is not None and self._close is None:
+                self.on_drained()
 
     def drop(self, code: int, reason: str) -> None:
         if self._close is not None:
@@ -171,6 +193,8 @@ class WsConnection:
                     await ws.send_bytes(frame)
                 else:
                     await ws.send_text(frame)
+                if self.lagging and self._queued <= self._coalesce // 4:
+                    self.drained()
             if self._close is not None:
                 code, reason = self._close
                 with contextlib.suppress(Exception):
@@ -230,6 +254,29 @@ class Session:
         self.services = services
         self.conn = conn
         self.openings: set[str] = set()  # opening halls this connection watches (issue #3)
+        self._resuming: asyncio.Task[None] | None = None
+        self._resume_again = False
+        conn.on_drained = self._drained
+
+    def _drained(self) -> None:
+        """The connection read its backlog: the rooms it fell behind in send their latest
+        state. One task at a time; a drain during its run makes it go round once more."""
+        if not self.conn.rooms:
+            return
+        self._resume_again = True
+        if self._resuming is None:
+            self._resuming = asyncio.get_running_loop().create_task(
+                self._resume(), name="bidroom-ws-resume")
+
+    async def _resume(self) -> None:
+        try:
+            while self._resume_again and not self.conn.closing:
+                self._resume_again = False
+                await self.services.hub.resume(self.conn, tuple(self.conn.rooms))
+        except (BidroomError, RedisError, OSError) as exc:
+            log.warning("catching a lagging connection up failed: %s", exc)
+        finally:
+            self._resuming = None
 
     async def authenticate(self, token: str, request_id: Any = None) -> None:
         principal = await authenticate_token(self.services, token)
@@ -405,7 +452,8 @@ async def ws_endpoint(websocket: WebSocket) -> None:
     settings = services.settings
     wire, subprotocol = negotiate(websocket.scope.get("subprotocols") or [])
     await websocket.accept(subprotocol=subprotocol)
-    conn = WsConnection(websocket, wire, settings.ws_send_buffer, None)
+    conn = WsConnection(websocket, wire, settings.ws_send_buffer, None,
+                        coalesce=settings.ws_coalesce_buffer)
     session = Session(services, conn)
     writer = asyncio.create_task(conn.writer(), name="bidroom-ws-writer")
     bucket = TokenBucket(settings.ws_flood_limit, settings.ws_flood_burst)

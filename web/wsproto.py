@@ -8,7 +8,10 @@ session directly:
 * outgoing: the room fan-out builds each audience's message once as a whole WebSocket frame
   (``EncodedMessage.ws_frame``) and :meth:`write_frame` writes it as is to the transport; no
   per-connection task, queue, ``await`` or re-framing. A connection whose unread bytes pass
-  ``BIDROOM_WS_SEND_BUFFER`` is a slow consumer (4008);
+  ``BIDROOM_WS_SEND_BUFFER`` is a slow consumer (4008); before that, past
+  ``BIDROOM_WS_COALESCE_BUFFER`` (the transport's high-water mark) it is lagging and gets the
+  room's latest state once it has read its backlog instead of every event (``pause_writing`` /
+  ``resume_writing``);
 * incoming: messages go to a small inbox; a task runs only while there is something to handle
   (the credential check, then each message in order) and ends when the inbox is empty, so an
   idle connection costs no task, no ASGI scope, no Starlette ``WebSocket``, no ``asyncio.Queue``
@@ -124,6 +127,14 @@ class BidroomWebSocketProtocol(asyncio.Protocol):
         if self.session is not None:
             self._spawn(self._cleanup(), "bidroom-ws-cleanup")
 
+    def pause_writing(self) -> None:
+        if self._conn is not None:
+            self._conn.congested()
+
+    def resume_writing(self) -> None:
+        if self._conn is not None:
+            self._conn.drained()
+
     # -- uvicorn's server calls this on shutdown ------------------------------------------------
 
     def shutdown(self) -> None:
@@ -191,7 +202,13 @@ class BidroomWebSocketProtocol(asyncio.Protocol):
         protocol.send_response(response)
         assert services is not None
         settings = services.settings
-        conn = self._conn = WsConnection(None, wire, settings.ws_send_buffer, self)
+        coalesce = settings.ws_coalesce_buffer
+        conn = self._conn = WsConnection(None, wire, settings.ws_send_buffer, self,
+                                         coalesce=coalesce)
+        if coalesce and self.transport is not None:
+            # The transport's flow control marks a lagging client: pause_writing past the
+            # mark, resume_writing once a quarter of it is left (see the hub's ``resume``).
+            self.transport.set_write_buffer_limits(high=coalesce, low=coalesce // 4)
         self.session = Session(services, conn)
         self._bucket = TokenBucket(settings.ws_flood_limit, settings.ws_flood_burst)
         token = parse_bearer(request.headers.get("Authorization", ""))

@@ -9,6 +9,12 @@ Never await the slowest client: connections are sinks with bounded send buffers 
 returns False when full, and ``offer_or_drop`` closes that connection with the slow-consumer
 code; the opening hall uses it too).
 
+Latest value wins for a client that falls behind (PERFORMANCE.md: coalesce price ticks): while a
+sink is ``lagging`` (its unread bytes passed the coalescing mark) the room's events and its
+personal updates are held back from it, not queued; when it has read its backlog, ``resume``
+sends one ``tick`` — the room as it is now, without the bid list — and its personal view. Its
+connection stays up; the exact events it skipped stay available by rejoining with ``last_seq``.
+
 Catch-up: a client that rejoins with the last sequence number it saw gets exactly the missing
 events, as the audience messages live clients got (kept in a bounded per-room history), or a
 fresh snapshot when the gap is older than that history. The hub repairs its own gaps (a lost
@@ -51,6 +57,9 @@ class Sink(Protocol):
     audience: Audience
     supplier_id: str | None
     wire: WireFormat
+    #: True while the client's unread bytes are past the coalescing mark; the sink calls the
+    #: hub's ``resume`` once it has read its backlog.
+    lagging: bool
 
     def offer(self, msg: EncodedMessage) -> bool:
         """Send the message without waiting (``msg.frame``/``msg.ws_frame`` in the connection's
@@ -71,6 +80,8 @@ class _Room:
     pending: list[RoomEvent] = field(default_factory=list)
     last_personal: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     result_view: dict[str, Any] | None = None
+    # sinks that fell behind: the seq of the last event each was sent in full
+    behind: dict[Sink, int] = field(default_factory=dict)
     # (seq, {audience: encoded message}) of the latest events, oldest first
     history: deque[tuple[int, dict[Audience, EncodedMessage]]] = field(
         default_factory=lambda: deque(maxlen=HISTORY))
@@ -105,6 +116,11 @@ class RoomHub:
     def connection_count(self) -> int:
         return sum(len(r.sinks) for r in self._rooms.values())
 
+    def connections(self, auction_id: str) -> tuple[Sink, ...]:
+        """This process's connections to one room (for operators' tools and tests)."""
+        room = self._rooms.get(auction_id)
+        return tuple(room.sinks) if room is not None else ()
+
     # -- joining and leaving -------------------------------------------------------------------
 
     async def join(self, auction_id: str, sink: Sink, last_seq: int | None = None) -> int:
@@ -132,6 +148,7 @@ class RoomHub:
             return
         room.sinks.discard(sink)
         room.last_personal.pop(id(sink), None)
+        room.behind.pop(sink, None)
         if not room.sinks:
             del self._rooms[auction_id]
             await self._channels.remove(self._executor.channel(auction_id))
@@ -142,6 +159,20 @@ class RoomHub:
         if room is not None and room.replica is not None:
             async with room.lock:
                 await self._catch_up_room(room)
+
+    async def resume(self, sink: Sink, auction_ids: Iterable[str]) -> None:
+        """The sink has read its backlog: in each room where it fell behind, send the latest
+        state (one ``tick`` and its personal view) instead of the events it skipped."""
+        for auction_id in auction_ids:
+            room = self._rooms.get(auction_id)
+            if room is None or sink not in room.behind:
+                continue
+            async with room.lock:
+                if sink.lagging or sink not in room.sinks or sink not in room.behind:
+                    continue
+                since = room.behind.pop(sink)
+                await self._send_tick(room, sink, since)
+                self._send_personal(room, sink, with_bids=True, force=True)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -168,6 +199,17 @@ class RoomHub:
         view = snapshot_view(room.replica, sink.audience, now, room.result_view)
         self._offer(sink, EncodedMessage(message("snapshot", auction_id=room.auction_id,
                                          seq=room.replica.seq, room=view)))
+
+    async def _send_tick(self, room: _Room, sink: Sink, since: int) -> None:
+        """The room now, as a snapshot without the bid list (the ladder stays: one line per
+        bidder), after the sink skipped the events since ``since``."""
+        assert room.replica is not None
+        now = await self._now_ms()
+        view = snapshot_view(room.replica, sink.audience, now, room.result_view)
+        view.pop("bids", None)
+        self._offer(sink, EncodedMessage(message(
+            "tick", auction_id=room.auction_id, seq=room.replica.seq, from_seq=since + 1,
+            skipped=room.replica.seq - since, room=view)))
 
     async def _send_catch_up(self, room: _Room, sink: Sink, last_seq: int) -> bool:
         """Send exactly the events after last_seq from the history, or return False."""
@@ -216,6 +258,7 @@ class RoomHub:
         events = await self._executor.events_after(room.auction_id, room.replica.seq)
         if events is None:
             await self._load(room)
+            room.behind.clear()  # everyone gets the whole room again
             for sink in list(room.sinks):
                 await self._send_snapshot(room, sink)
                 self._send_personal(room, sink, with_bids=True, force=True)
@@ -236,10 +279,16 @@ class RoomHub:
             for audience in Audience
         }
         room.history.append((event.seq, by_audience))
+        behind = room.behind
         for sink in list(room.sinks):
+            if sink.lagging or (behind and sink in behind):
+                # Latest value wins: nothing more is queued for a client that fell behind
+                # (the one event that took it past the mark was sent in full).
+                behind.setdefault(sink, event.seq - 1)
+                continue
             self._offer(sink, by_audience[sink.audience])
         for sink in list(room.sinks):
-            if sink.supplier_id is not None:
+            if sink.supplier_id is not None and not (behind and sink in behind):
                 self._send_personal(room, sink, with_bids=False, force=False)
 
     def _send_personal(self, room: _Room, sink: Sink, *, with_bids: bool, force: bool) -> None:

@@ -103,3 +103,34 @@ async def test_a_reload_and_a_network_drop_mid_auction_reconnect_to_the_servers_
         await expect(ladder.nth(i)).to_contain_text(f"供应商{row['alias']}")
         await expect(ladder.nth(i)).to_contain_text(yuan(row["price_fen"]))
     await expect(supervisor.locator("#chart .bid-point")).to_have_count(len(doc["room"]["bids"]))
+
+
+async def test_a_page_that_fell_behind_shows_the_latest_state_and_says_so(
+    ui: BrowserSession,
+) -> None:
+    live = ui.live
+    auction_id = await create_auction(live)
+    await live.set_clock(T0 + 2_000)
+    supervisor = await ui.watch_room("supervisor", auction_id)
+    await api_bid(live, "s1", auction_id, 999_000)
+    await expect(supervisor.locator("#ladder tbody tr")).to_have_count(1)
+
+    # The server sees the page's connection fall behind (its unread bytes past the coalescing
+    # mark, as on a slow network): the next events are held back from it, not queued.
+    (conn,) = live.services.hub.connections(auction_id)
+    conn.lagging = True
+    await api_bid(live, "s2", auction_id, 998_000)
+    await api_bid(live, "s3", auction_id, 997_000)
+    await expect(supervisor.locator("#lowest")).to_have_text(yuan(999_000))
+
+    # It has read its backlog: one tick brings the page to the room as it is, and it says so.
+    conn.drained()  # type: ignore[attr-defined]
+    await expect(supervisor.locator('#banners [data-banner="coalesced"]')).to_contain_text(
+        "已合并 2 条更新")
+    await expect(supervisor.locator("#lowest")).to_have_text(yuan(997_000))
+    await expect(supervisor.locator("#ladder tbody tr")).to_have_count(3)
+    # Live again from there: the next bid arrives as an event.
+    await api_bid(live, "s1", auction_id, 996_000)
+    await expect(supervisor.locator("#lowest")).to_have_text(yuan(996_000))
+    doc = await api_get(live, "supervisor", f"/api/auctions/{auction_id}")
+    assert await supervisor.evaluate("window.bidroomRoom.state.room.seq") == doc["room"]["seq"]

@@ -509,3 +509,75 @@ async def test_a_client_that_stops_reading_is_closed_and_slows_no_one(
     for name, text in summary.items():
         print(f"[faults] bid → watcher latency, {name:8s} ({BIDDERS} bidders, "
               f"{len(watchers)} watchers): {text}")
+
+
+# ============================================================= 4. a client that falls behind
+
+
+# A small coalescing mark (default 256 KiB) makes the test fast; the drop bound stays 1 MiB.
+BEHIND_ENV = {**LOAD_ENV, "BIDROOM_WS_COALESCE_BUFFER": "4096"}
+
+
+async def test_a_client_that_falls_behind_gets_the_latest_state_and_stays_connected(
+    server_factory: ServerFactory,
+) -> None:
+    each = 200
+    server = server_factory(env=BEHIND_ENV)
+    await set_clock(server, T0)
+    accounts = await seed(server, await bootstrap_admin(server), suppliers=BIDDERS)
+    auction_id = await create_auction(server, accounts)
+    await set_clock(server, T0 + MINUTE)
+    urls = [server.ws_url]
+    watcher = Watcher("w-purchaser", accounts.purchaser.token, urls, auction_id)
+    bidders = [Bidder(f"s{i}", p.token, urls, auction_id, prices_for(i))
+               for i, p in enumerate(accounts.suppliers)]
+    behind = RawSlowClient(server.host, server.port, accounts.supervisor.token)
+    try:
+        await watcher.start()
+        for bidder in bidders:
+            await bidder.ensure_joined()
+        # It joins, reads up to `joined`, and does not read while the suppliers bid.
+        joined = await asyncio.to_thread(behind.connect_and_join, auction_id)
+        start = int(joined["seq"])
+        await asyncio.gather(*(bd.run(each) for bd in bidders))
+        total = BIDDERS * each
+        await wait_until(lambda: watcher.saw(total), within_s=30,
+                         what=f"the watcher to see event {total}")
+
+        # Reading again: up to the room's last event. Each time it fell behind (the kernel's
+        # buffers may let it drain and fall behind again) the events it skipped were not
+        # queued: one tick took their place with the room as it was when it had read its
+        # backlog, and live events went on right after the tick.
+        await asyncio.to_thread(behind.read_until, lambda m: m["type"] in ("event", "tick")
+                                and m["seq"] == total)
+        expect, events, ticks = start + 1, 0, []
+        for msg in behind.messages:
+            if msg["type"] == "event":
+                assert msg["seq"] == expect, f"event {msg['seq']}, expected {expect}"
+                expect, events = expect + 1, events + 1
+            elif msg["type"] == "tick":
+                assert msg["from_seq"] == expect, (msg["from_seq"], expect)
+                assert msg["seq"] == msg["from_seq"] + msg["skipped"] - 1 == msg["room"]["seq"]
+                assert "bids" not in msg["room"] and len(msg["room"]["ladder"]) == BIDDERS
+                expect = msg["seq"] + 1
+                ticks.append(msg)
+        assert expect == total + 1
+        assert ticks and events < total - start, "it was sent every event: it never fell behind"
+        if ticks[-1]["seq"] == total:
+            lowest = min(prices_for(i)(each - 1) for i in range(BIDDERS))
+            assert ticks[-1]["room"]["lowest_fen"] == lowest
+
+        # Still connected, and live again: the next bid arrives as an event.
+        await bidders[0].run(1, start_at=each)
+        live = await asyncio.to_thread(
+            behind.read_until, lambda m: m["type"] == "event" and m["seq"] == total + 1)
+        assert live["event"]["kind"] == "bid"
+        assert behind.close_code is None and not behind.ended_by
+        await wait_until(lambda: watcher.saw(total + 1), within_s=30,
+                         what="the watcher to see the last event")
+    finally:
+        behind.close()
+        for client in (watcher, *bidders):
+            await client.close()
+    assert_contiguous(watcher, total + 1)  # the others: every event, no gap
+    assert len(watcher.connects) == 1 and not watcher.close_codes

@@ -92,6 +92,30 @@ async def test_the_asgi_path_bounds_a_stalled_client_by_bytes_and_closes_it() ->
     assert len(ws.sent) == 1  # the stalled frame only: what it did not read was discarded
 
 
+async def test_the_asgi_path_marks_a_lagging_client_and_says_when_it_has_drained() -> None:
+    ws = _StalledWebSocket()
+    conn = WsConnection(ws, WireFormat.MSGPACK, 65_536, None,  # type: ignore[arg-type]
+                        coalesce=1_024)
+    drained: list[bool] = []
+    conn.on_drained = lambda: drained.append(conn.lagging)
+    writer = asyncio.create_task(conn.writer())
+    frame = EncodedMessage(message("event", auction_id="a", seq=1, event={"pad": "x" * 200}))
+    offered = 0
+    while not conn.lagging:
+        assert conn.offer(frame)
+        offered += 1
+        await asyncio.sleep(0)
+        assert offered < 100, "the coalescing mark never tripped"
+    assert 1_024 // len(frame.frame(WireFormat.MSGPACK)) <= offered
+    assert not conn.closing and not drained
+    ws.stall.set()  # the client reads again
+    for _ in range(offered + 5):
+        await asyncio.sleep(0)
+    assert drained == [False] and not conn.lagging  # once, after it left the lagging state
+    assert len(ws.sent) == offered
+    writer.cancel()
+
+
 # ------------------------------------------------------------- the native protocol (web.wsproto)
 
 

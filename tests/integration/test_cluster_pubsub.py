@@ -31,6 +31,7 @@ class Watcher:
     audience = Audience.WATCHER
     supplier_id = None
     wire = WireFormat.MSGPACK
+    lagging = False
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []

@@ -1,5 +1,6 @@
 """The fan-out hub on real Redis: encode once per audience, personal ranks, catch-up, a slow
-consumer dropped without slowing the others, and gap repair from the room's stream."""
+consumer dropped without slowing the others, a lagging one caught up with the latest state
+(coalescing), and gap repair from the room's stream."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class FakeSink:
         self.limit = limit
         self.dropped: tuple[int, str] | None = None
         self.arrived = asyncio.Event()
+        self.lagging = False
 
     def offer(self, msg: EncodedMessage) -> bool:
         if len(self.frames) >= self.limit:
@@ -104,6 +106,78 @@ async def test_every_audience_gets_each_event_and_suppliers_get_only_their_own_r
     you_b = await sup_b.wait_for(lambda m: m["type"] == "you" and m["rank"] == 1)
     assert you_b["best_fen"] == 80_000
     assert all(m.get("best_fen") != 80_000 for m in sup_a.messages() if m["type"] == "you")
+
+
+async def test_a_lagging_client_gets_the_latest_state_once_instead_of_every_event(
+    room: tuple[AuctionExecutor, RoomHub, str, dict[str, int]],
+) -> None:
+    executor, hub, auction_id, _ = room
+    lagging = FakeSink(Audience.WATCHER)
+    sup_a = FakeSink(Audience.SUPPLIER, "a")
+    fast = FakeSink(Audience.WATCHER)
+    for sink in (lagging, sup_a, fast):
+        await hub.join(auction_id, sink)
+    await executor.place_bid(auction_id, "a", "a1", 90_000)
+    await lagging.wait_for(lambda m: m["type"] == "event" and m["seq"] == 1)
+    await sup_a.wait_for(lambda m: m["type"] == "you" and m["bids"] == 1)
+
+    lagging.lagging = sup_a.lagging = True  # their unread bytes passed the coalescing mark
+    held_from = (len(lagging.frames), len(sup_a.frames))
+    for n, (who, price) in enumerate([("b", 89_000), ("c", 88_000), ("a", 87_000),
+                                      ("b", 86_000)]):
+        await executor.place_bid(auction_id, who, f"x{n}", price)
+    await fast.wait_for(lambda m: m["type"] == "event" and m["seq"] == 5)
+    assert (len(lagging.frames), len(sup_a.frames)) == held_from  # nothing queued for them
+    await hub.resume(lagging, [auction_id])  # still lagging: nothing yet
+    assert len(lagging.frames) == held_from[0]
+
+    lagging.lagging = sup_a.lagging = False  # read their backlog
+    await hub.resume(lagging, [auction_id, "some_other_room"])
+    await hub.resume(sup_a, [auction_id])
+    tick = lagging.messages()[held_from[0]:]
+    assert [m["type"] for m in tick] == ["tick"]
+    assert (tick[0]["seq"], tick[0]["from_seq"], tick[0]["skipped"]) == (5, 2, 4)
+    room_now = tick[0]["room"]
+    assert room_now["seq"] == 5 and room_now["lowest_fen"] == 86_000
+    assert "bids" not in room_now and len(room_now["ladder"]) == 3
+    mine = sup_a.messages()[held_from[1]:]
+    assert [m["type"] for m in mine] == ["tick", "you"]
+    assert mine[1]["rank"] == 2 and mine[1]["best_fen"] == 87_000 and mine[1]["bids"] == 2
+    await hub.resume(lagging, [auction_id])  # caught up: a second resume sends nothing
+    assert len(lagging.messages()) == held_from[0] + 1
+
+    # Live again: the next event arrives as an event, exactly once.
+    await executor.place_bid(auction_id, "c", "x9", 85_000)
+    live = await lagging.wait_for(lambda m: m["type"] == "event" and m["seq"] == 6)
+    assert live["event"]["price_fen"] == 85_000
+    assert [m["seq"] for m in lagging.messages() if m["type"] == "event"] == [1, 6]
+    assert lagging.dropped is None and sup_a.dropped is None
+    # The exact events it skipped are still there for a rejoin with last_seq.
+    again = FakeSink(Audience.WATCHER)
+    await hub.join(auction_id, again, last_seq=1)
+    assert [m["seq"] for m in again.messages() if m["type"] == "event"] == [2, 3, 4, 5, 6]
+
+
+async def test_a_client_that_leaves_while_behind_is_forgotten(
+    room: tuple[AuctionExecutor, RoomHub, str, dict[str, int]],
+) -> None:
+    executor, hub, auction_id, _ = room
+    lagging = FakeSink(Audience.WATCHER)
+    fast = FakeSink(Audience.WATCHER)
+    await hub.join(auction_id, lagging)
+    await hub.join(auction_id, fast)
+    lagging.lagging = True
+    await executor.place_bid(auction_id, "a", "a1", 90_000)
+    await fast.wait_for(lambda m: m["type"] == "event" and m["seq"] == 1)
+    await hub.leave(auction_id, lagging)
+    lagging.lagging = False
+    count = len(lagging.frames)
+    await hub.resume(lagging, [auction_id])
+    assert len(lagging.frames) == count
+    # Rejoining without last_seq: a snapshot, then live events as usual.
+    await hub.join(auction_id, lagging)
+    await executor.place_bid(auction_id, "b", "b1", 89_000)
+    await lagging.wait_for(lambda m: m["type"] == "event" and m["seq"] == 2)
 
 
 async def test_a_slow_consumer_is_dropped_and_the_others_keep_receiving(

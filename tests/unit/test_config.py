@@ -35,6 +35,7 @@ def test_an_empty_environment_gives_the_documented_defaults(
     assert settings.redis_appendfsync == "always"
     assert settings.stream_maxlen == 10_000
     assert settings.ws_send_buffer == 1_048_576
+    assert settings.ws_coalesce_buffer == 262_144
     assert settings.ws_flood_limit == 50
     assert settings.ws_flood_burst == 100
     assert settings.test_clock is False
@@ -52,6 +53,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "BIDROOM_REDIS_APPENDFSYNC": "everysec",
         "BIDROOM_STREAM_MAXLEN": "500",
         "BIDROOM_WS_SEND_BUFFER": "65536",
+        "BIDROOM_WS_COALESCE_BUFFER": "0",
         "BIDROOM_WS_FLOOD_LIMIT": "20",
         "BIDROOM_WS_FLOOD_BURST": "40",
         "BIDROOM_TEST_CLOCK": "1",
@@ -69,6 +71,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         redis_appendfsync="everysec",
         stream_maxlen=500,
         ws_send_buffer=65_536,
+        ws_coalesce_buffer=0,
         ws_flood_limit=20,
         ws_flood_burst=40,
         test_clock=True,
@@ -113,6 +116,8 @@ def test_the_environment_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch)
         ("BIDROOM_STREAM_MAXLEN", "0"),
         ("BIDROOM_WS_SEND_BUFFER", "lots"),
         ("BIDROOM_WS_SEND_BUFFER", "100"),
+        ("BIDROOM_WS_COALESCE_BUFFER", "512"),
+        ("BIDROOM_WS_COALESCE_BUFFER", "-1"),
         ("BIDROOM_WS_FLOOD_LIMIT", "0"),
         ("BIDROOM_WS_FLOOD_BURST", "1e3"),
         ("BIDROOM_REDIS_URL", "http://localhost:6379"),

@@ -73,6 +73,11 @@ export class RoomPage {
         break;
       case 'caught_up':
         break;
+      case 'tick':
+        st.applyTick(msg.room);
+        this.syncBanners();
+        setBanner('coalesced', 'info', t('banner.coalesced', { n: msg.skipped }));
+        break;
       case 'joined':
         document.getElementById('main').removeAttribute('aria-busy');
         break;
@@ -83,7 +88,7 @@ export class RoomPage {
         break;
     }
     this.pageMessage(msg);
-    if (st.ready && ['snapshot', 'event', 'you', 'joined', 'clock'].includes(msg.type)) {
+    if (st.ready && ['snapshot', 'tick', 'event', 'you', 'joined', 'clock'].includes(msg.type)) {
       this.renderAll();
     }
   }

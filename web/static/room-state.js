@@ -22,6 +22,14 @@ export class RoomState {
     this.extensions = inferExtensions(this.room);
   }
 
+  /** The room as it is now after skipped events (a `tick`): everything but the bid list,
+   * which keeps the bids this page saw. */
+  applyTick(room) {
+    if (!this.room) return;
+    const { bids, ...now } = room;
+    this.room = { ...this.room, ...now, ladder: now.ladder || this.room.ladder };
+  }
+
   /** Apply one event (already in order); returns a short description for banners. */
   applyEvent(ev) {
     const r = this.room;

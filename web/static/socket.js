@@ -26,8 +26,8 @@ export class RoomSocket {
     this.idField = openingId ? 'opening_id' : 'auction_id';
     this.types = openingId
       ? { join: 'join_opening', snapshot: 'opening_snapshot', event: 'opening_event',
-        joined: 'opening_joined' }
-      : { join: 'join', snapshot: 'snapshot', event: 'event', joined: 'joined' };
+        joined: 'opening_joined', tick: null }
+      : { join: 'join', snapshot: 'snapshot', event: 'event', joined: 'joined', tick: 'tick' };
     this.auctionId = auctionId;
     this.token = token;
     this.onMessage = onMessage || (() => {});
@@ -241,6 +241,13 @@ export class RoomSocket {
         this.lastSeq = msg.seq;
         this.onMessage(msg);
         this.syncClock();
+        return;
+      case this.types.tick:
+        // This page fell behind (a slow network): the server sent the room as it is now in
+        // place of the events it skipped (latest value wins); live events follow from here.
+        if (msg[this.idField] !== this.roomId) return;
+        this.lastSeq = msg.seq;
+        this.onMessage(msg);
         return;
       case this.types.joined:
         this.attempt = 0;
