@@ -32,6 +32,7 @@ class DuePass(abc.ABC):
         self._name = name
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @abc.abstractmethod
     async def run_once(self) -> int | None:
@@ -41,16 +42,33 @@ class DuePass(abc.ABC):
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=self._name)
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """End the loop and wait until it has ended.
+
+        The task is cancelled until it is done, and a flag ends the loop at its next turn
+        anyway: a cancellation can be lost when it lands just as what the task awaits
+        completes (Python 3.11's ``asyncio.wait_for`` then returns the result; a test hung on
+        ``closer.stop()`` that way).
+        """
+        task = self._task
+        if task is None:
+            return
+        self._stopping = True
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: the loop ended with %r", self._name, task.exception())
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 next_due = await self.run_once()
                 now = await self._now_ms()
@@ -65,5 +83,9 @@ class DuePass(abc.ABC):
                 log.exception("%s: pass crashed; retrying", self._name)
                 wait_ms = self._poll_ms
             self._wake.clear()
+            if self._stopping:
+                return
+            # asyncio.timeout, not wait_for: it never turns a cancellation into a result.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait_ms / 1000)
+                async with asyncio.timeout(wait_ms / 1000):
+                    await self._wake.wait()

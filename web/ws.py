@@ -463,8 +463,9 @@ async def ws_endpoint(websocket: WebSocket) -> None:
             await authenticate_first(session, token)
         while not conn.closing:
             timeout = AUTH_TIMEOUT_S if conn.principal is None else None
-            try:
-                raw = await asyncio.wait_for(websocket.receive(), timeout)
+            try:  # asyncio.timeout: unlike 3.11's wait_for it never loses a cancellation
+                async with asyncio.timeout(timeout):
+                    raw = await websocket.receive()
             except TimeoutError:
                 no_credential(conn)
                 return
