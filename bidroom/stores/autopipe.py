@@ -3,9 +3,15 @@ Redis as one pipeline (one write, one read) instead of one round trip each.
 
 Under load many bids arrive in one turn; sending them together is what lets a raw pipelined
 client reach several times the throughput of one-call-per-round-trip (PERFORMANCE.md B1).
-Each script call is still atomic and independent; calls keep their order. A lone call goes
-out directly. A script the server has forgotten (NOSCRIPT, after a restart) is loaded and the
-affected calls are re-run one by one.
+Each script call is still atomic and independent; calls keep their order. A script the server
+has forgotten (NOSCRIPT, after a restart) is loaded and the affected calls are re-run one by one.
+
+The batch is written on a pooled connection with redis-py's own packer and read back with its
+parser (hiredis), without a ``Pipeline`` object: per batch that saves the command stack, the
+retry and observability wrappers and the per-command bookkeeping, about a fifth of the bid
+path's CPU (docs/benchmarks.md, B1). A connection that fails mid-batch is disconnected and every
+call in the batch fails with the error (callers see ``store_unavailable``; a bid re-sent with the
+same ``bid_id`` is answered once).
 
 Redis Cluster clients are not batched here (a pipeline spans slots there): calls go out directly.
 
@@ -20,7 +26,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
 
 from bidroom.stores.redis import RedisClient
 
@@ -54,24 +61,14 @@ class ScriptBatcher:
         task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[_Pending]) -> None:
-        if len(batch) == 1:
-            keys, args, future = batch[0]
-            await self._settle(future, self._direct(keys, args))
-            return
-        assert isinstance(self._redis, Redis)
-        pipe = self._redis.pipeline(transaction=False)
-        for keys, args, _ in batch:
-            pipe.evalsha(self._script.sha, len(keys), *keys, *args)
-        try:
-            results = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:  # the connection failed: every call in it failed
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return
-        for (keys, args, future), result in zip(batch, results, strict=True):
+        results, failure = await self._exchange(batch)
+        if isinstance(failure, RedisConnectionError) and not results:
+            # The server closed the connection before answering any of the batch (a Redis
+            # restart, an idle timeout, CLIENT KILL): once more on a new one. Should the
+            # server have run some of it after all, running it again is safe: a bid is
+            # answered once by its bid_id, a command is refused as already done.
+            results, failure = await self._exchange(batch)
+        for (keys, args, future), result in zip(batch, results, strict=False):
             if isinstance(result, NoScriptError):
                 await self._settle(future, self._direct(keys, args))
             elif future.done():
@@ -80,6 +77,38 @@ class ScriptBatcher:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+        if failure is not None:  # the connection failed: the calls it did not answer failed
+            for _, _, future in batch[len(results):]:
+                if not future.done():
+                    future.set_exception(failure)
+            if isinstance(failure, asyncio.CancelledError):
+                raise failure
+
+    async def _exchange(self, batch: list[_Pending]) -> tuple[list[Any], BaseException | None]:
+        """Write the batch on one pooled connection and read one reply (or error) per call;
+        on a failure, the replies read so far and the failure."""
+        assert isinstance(self._redis, Redis)
+        pool = self._redis.connection_pool
+        results: list[Any] = []
+        try:
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        except BaseException as exc:
+            return results, exc
+        try:
+            await conn.send_packed_command(conn.pack_commands(
+                [("EVALSHA", self._script.sha, len(keys), *keys, *args)
+                 for keys, args, _ in batch]))
+            for _ in batch:
+                try:
+                    results.append(await conn.read_response())
+                except ResponseError as exc:  # this call's error; the others stand
+                    results.append(exc)
+        except BaseException as exc:
+            await conn.disconnect()  # mid-batch: the rest of its replies cannot be matched
+            return results, exc
+        finally:
+            await pool.release(conn)
+        return results, None
 
     async def _direct(self, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
         return await self._script(keys=keys, args=args)  # loads the script on NOSCRIPT

@@ -55,3 +55,36 @@ async def test_an_error_reaches_only_its_own_caller(redis_url: str) -> None:
     finally:
         await client.delete(key)
         await client.aclose()
+
+
+async def test_after_the_server_dropped_its_connections_the_next_batch_goes_out_on_new_ones(
+    redis_url: str,
+) -> None:
+    """A Redis restart or an idle timeout leaves dead connections in the pool: a batch that
+    meets one (closed before any reply) goes out again on a new connection instead of failing
+    every bid in it."""
+    client = connect_redis(redis_url)
+    assert isinstance(client, Redis)  # (Redis Cluster is not batched: calls go out directly)
+    key = f"{{t:{uuid.uuid4().hex}}}:n"
+    name = f"autopipe-{uuid.uuid4().hex[:8]}"
+    try:
+        batcher = ScriptBatcher(client, client.register_script(COUNTER))
+        await asyncio.gather(*(batcher([key], ["1"]) for _ in range(20)))
+        pooled = client.connection_pool._available_connections  # type: ignore[attr-defined]
+        assert pooled
+        for conn in pooled:  # name them, then kill exactly them from the server side
+            await conn.send_command("CLIENT", "SETNAME", name)
+            assert await conn.read_response() == b"OK"
+        ours = [c["id"] for c in await client.client_list() if c.get("name") == name]
+        assert ours
+        killer = connect_redis(redis_url)
+        try:
+            for client_id in ours:
+                await killer.execute_command("CLIENT", "KILL", "ID", client_id)
+        finally:
+            await killer.aclose()
+        results = await asyncio.gather(*(batcher([key], ["1"]) for _ in range(20)))
+        assert sorted(results) == list(range(21, 41))
+    finally:
+        await client.delete(key)
+        await client.aclose()
