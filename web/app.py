@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from bidroom.config import Settings
-from bidroom.stores.embedded import EmbeddedRedis
+from bidroom.stores.embedded import EmbeddedRedis, EmbeddedRedisWatchdog
 from web.errors import exception_handlers
 from web.services import SERVICES_STATE_KEY, build_services
 
@@ -40,11 +40,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         embedded: EmbeddedRedis | None = None
+        watchdog: EmbeddedRedisWatchdog | None = None
         redis_url = settings.redis_url
         if redis_url is None:
             embedded = EmbeddedRedis(settings.data_dir / "redis",
                                      appendfsync=settings.redis_appendfsync)
             redis_url = embedded.start()
+            watchdog = EmbeddedRedisWatchdog(embedded)
+            watchdog.start()
         services = await build_services(settings, redis_url=redis_url,
                                         database_url=settings.resolved_database_url())
         app.state.services = services
@@ -52,6 +55,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield {SERVICES_STATE_KEY: services}  # the lifespan state: web.wsproto reads it
         finally:
             await services.aclose()
+            if watchdog is not None:
+                watchdog.stop()
             if embedded is not None:
                 embedded.stop()
 

@@ -9,7 +9,8 @@ bad flag or setting). Subcommands:
     ``appendfsync always``) and hands its URL to every worker through ``BIDROOM_REDIS_URL``, so
     all workers share one Redis. The embedded server is a daemon: if this process is killed
     (``kill -9``) it keeps running with every acknowledged write on disk, and the next
-    ``serve`` on the same data dir reuses it. A clean exit (Ctrl-C, SIGTERM) stops it. The
+    ``serve`` on the same data dir reuses it; if *it* dies, this process starts it again on
+    the same AOF and socket within a second. A clean exit (Ctrl-C, SIGTERM) stops it. The
     database is migrated here too, once, before any worker starts.
 ``bidroom demo``
     Resets a demo data dir (``./var/demo``), seeds organisations, users, tokens and two
@@ -353,10 +354,11 @@ def serve(
     then carries the Redis URL) and before the server binds its port: ``demo`` seeds there.
     """
     from bidroom.receipts import PlatformKey
-    from bidroom.stores.embedded import EmbeddedRedis
+    from bidroom.stores.embedded import EmbeddedRedis, EmbeddedRedisWatchdog
     from web.db import upgrade_database_sync
 
     embedded: EmbeddedRedis | None = None
+    watchdog: EmbeddedRedisWatchdog | None = None
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -367,7 +369,12 @@ def serve(
             url = embedded.start()
             settings = dataclasses.replace(settings, redis_url=url)
             _say(f"内置 Redis / embedded Redis: pid {embedded.pid}, {url} "
-                 f"(appendfsync {settings.redis_appendfsync})")
+                 f"(appendfsync {settings.redis_appendfsync}; restarted automatically if it "
+                 f"exits)")
+            watchdog = EmbeddedRedisWatchdog(embedded, on_restart=lambda r: _say(
+                f"内置 Redis 已退出，已自动重启 / the embedded Redis had exited and was started "
+                f"again: pid {r.pid}"))
+            watchdog.start()
         database_url = settings.resolved_database_url()
         upgrade_database_sync(database_url)
         _say(f"数据库 / database: {_redact_database_url(database_url)} (migrated)")
@@ -388,6 +395,8 @@ def serve(
     finally:
         signal.signal(signal.SIGTERM, _raise_terminated)  # a second SIGTERM still unwinds
         try:
+            if watchdog is not None:
+                watchdog.stop()  # first: it must not start the server we are stopping
             if embedded is not None:
                 embedded.stop()
                 _say("内置 Redis 已停止 / embedded Redis stopped")

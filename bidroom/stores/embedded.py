@@ -11,6 +11,10 @@ client class is not. The server:
 * persists with the append-only file only (``appendonly yes``, ``appendfsync always`` by default,
   ``save ""``): with ``always`` every acknowledged write has been fsynced, so it survives a
   ``kill -9`` of redis-server or a power cut;
+* is watched: ``EmbeddedRedisWatchdog`` (run by ``bidroom serve`` and by an app that starts
+  the server itself) checks every second that it is alive and starts it again on the same AOF
+  and socket if it died, so a single-machine install recovers from a killed or crashed Redis
+  without an operator (every acknowledged write is in the AOF; the app's clients reconnect);
 * daemonizes, so it outlives a crashed parent. ``start()`` therefore first looks for a server
   already running for the same ``data_dir`` and reuses it rather than starting a second one on the
   same AOF (which would corrupt it). A pidfile and socket left by a killed server are cleaned up.
@@ -26,15 +30,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import shutil
 import signal
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -45,7 +51,14 @@ from redis.retry import Retry
 
 from bidroom.errors import StoreError, ValidationError
 
-__all__ = ["APPENDFSYNC_POLICIES", "MAX_UNIX_SOCKET_PATH_BYTES", "EmbeddedRedis"]
+__all__ = [
+    "APPENDFSYNC_POLICIES",
+    "MAX_UNIX_SOCKET_PATH_BYTES",
+    "EmbeddedRedis",
+    "EmbeddedRedisWatchdog",
+]
+
+log = logging.getLogger("bidroom.embedded")
 
 #: ``sockaddr_un.sun_path`` is 108 bytes on Linux, one of which is the terminating NUL.
 MAX_UNIX_SOCKET_PATH_BYTES = 107
@@ -260,6 +273,29 @@ class EmbeddedRedis:
                 self._wait_exit(pid)
             self._cleanup_socket()
             self._socket = self._pid = None
+
+    def restart_if_gone(self) -> bool:
+        """If the server this object started (or found) has exited, start it again on the
+        same data directory and socket; return True if it did. The AOF brings back every
+        acknowledged write. Does nothing before ``start()`` or after ``stop()``; if another
+        process has restarted it already, that server is adopted."""
+        pid, socket = self._pid, self._socket
+        if pid is None or socket is None:
+            return False
+        if _pid_alive(pid) and self._is_our_process(pid):
+            return False
+        url = self.url
+        with self._locked():
+            if self._pid is None:  # stopped meanwhile
+                return False
+            found = self._find_running()
+            if found is None:
+                found = self._launch()
+            self._socket, self._pid = found
+        if self.url != url:  # clients hold the old URL: they could never reconnect
+            raise StoreError(f"the embedded Redis came back on {self.url}, not {url}",
+                             code="store_unavailable")
+        return True
 
     # ------------------------------------------------------------------ internals
 
@@ -551,3 +587,50 @@ class EmbeddedRedis:
         if socket.parent != self.data_dir and socket.parent.name.startswith("bidroom-redis-"):
             shutil.rmtree(socket.parent, ignore_errors=True)
             (self.data_dir / _SOCKET_RECORD).unlink(missing_ok=True)
+
+
+class EmbeddedRedisWatchdog:
+    """A thread that checks every ``interval_s`` that the embedded Redis is alive and starts it
+    again (``EmbeddedRedis.restart_if_gone``) if it is not. Stop it before stopping the server.
+    """
+
+    def __init__(self, redis: EmbeddedRedis, *, interval_s: float = 1.0,
+                 on_restart: Callable[[EmbeddedRedis], None] | None = None) -> None:
+        self.redis = redis
+        self.interval_s = interval_s
+        self.on_restart = on_restart
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="bidroom-redis-watchdog",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.redis.start_timeout + 5)
+            self._thread = None
+
+    def check(self) -> bool:
+        """One check (what the thread does every interval): True if the server was restarted."""
+        try:
+            restarted = self.redis.restart_if_gone()
+        except Exception as exc:  # keep watching: the next interval tries again
+            log.error("the embedded Redis (%s) is down and could not be started again: %s",
+                      self.redis.data_dir, exc)
+            return False
+        if restarted:
+            self.restarts += 1
+            log.warning("the embedded Redis (%s) had exited; started again (pid %s) on its AOF",
+                        self.redis.data_dir, self.redis.pid)
+            if self.on_restart is not None:
+                self.on_restart(self.redis)
+        return restarted
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.check()

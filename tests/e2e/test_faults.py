@@ -390,6 +390,80 @@ async def test_redis_killed_and_restarted_under_load_keeps_every_acknowledged_bi
         await asyncio.to_thread(EmbeddedRedis(redis_dir).stop)
 
 
+async def test_the_embedded_redis_killed_under_load_is_started_again_by_the_server(
+    server_factory: ServerFactory,
+) -> None:
+    """A single-machine install (`bidroom serve` with its embedded Redis): nobody restarts
+    Redis by hand. The server's watchdog starts it again on the same AOF and socket."""
+    bids_each = 60
+    total = BIDDERS * bids_each
+    kill_after = total // 3
+    app = server_factory(embedded_default=True, env=LOAD_ENV)
+    await set_clock(app, T0)
+    accounts = await seed(app, await bootstrap_admin(app), suppliers=BIDDERS)
+    auction_id = await create_auction(app, accounts)
+    await set_clock(app, T0 + MINUTE)
+    urls = [app.ws_url]
+    watcher = Watcher("w-purchaser", accounts.purchaser.token, urls, auction_id)
+    bidders = [Bidder(f"s{i}", p.token, urls, auction_id, prices_for(i))
+               for i, p in enumerate(accounts.suppliers)]
+    pidfile = app.data_dir / "redis" / "redis.pid"
+    kill_now = asyncio.Event()
+    acked = 0
+    acks_before: dict[str, dict[str, Any]] = {}
+    pids: list[int] = []
+
+    def count(_: Bidder, __: Ack) -> None:
+        nonlocal acked
+        acked += 1
+        if acked == kill_after:
+            kill_now.set()
+
+    def new_pid() -> int | None:
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid != pids[0] and process_alive(pid) else None
+
+    async def kill_redis() -> None:
+        await kill_now.wait()
+        pids.append(int(pidfile.read_text().strip()))
+        acks_before.update(all_receipts(bidders))
+        os.kill(pids[0], signal.SIGKILL)
+        await wait_until(lambda: not process_alive(pids[0]), within_s=10,
+                         what="redis-server to die")
+        await wait_until(lambda: new_pid() is not None, within_s=30,
+                         what="the server's watchdog to start its Redis again")
+        pids.append(new_pid() or 0)
+
+    try:
+        for bidder in bidders:
+            bidder.on_ack = count
+        await watcher.start()
+        for bidder in bidders:
+            await bidder.ensure_joined()
+        fault = asyncio.create_task(kill_redis())
+        await asyncio.gather(*(bidder.run(bids_each) for bidder in bidders))
+        await fault
+        await wait_until(lambda: watcher.saw(total), within_s=30,
+                         what=f"the watcher to see event {total}")
+        await set_clock(app, T0 + 60 * MINUTE)
+        await wait_until(lambda: watcher.saw(total + 2), within_s=30,
+                         what="the close and the result")
+        receipts = all_receipts(bidders)
+        stored = await stored_result(app, accounts.supervisor.token, auction_id)
+    finally:
+        for client in (watcher, *bidders):
+            await client.close()
+    assert set(acks_before) <= set(receipts)  # nothing acknowledged before the kill was lost
+    assert_log_matches_acks(stored, receipts, total)
+    assert_contiguous(watcher, total + 2)
+    assert app.running and app.starts == 1 and len(pids) == 2
+    log_text = (app.data_dir / "server.log").read_text(errors="replace")
+    assert "started again" in log_text, log_text[-2000:]
+
+
 # ========================================================================= 3. a slow client
 
 

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,11 @@ import redis
 from redis.asyncio import Redis, RedisCluster
 
 from bidroom.errors import StoreError, ValidationError
-from bidroom.stores.embedded import MAX_UNIX_SOCKET_PATH_BYTES, EmbeddedRedis
+from bidroom.stores.embedded import (
+    MAX_UNIX_SOCKET_PATH_BYTES,
+    EmbeddedRedis,
+    EmbeddedRedisWatchdog,
+)
 from bidroom.stores.redis import connect_redis, is_cluster_url, redis_time_ms
 
 
@@ -210,6 +215,56 @@ def test_acknowledged_writes_survive_sigkill_of_redis_server_with_appendfsync_al
     assert entries[-1]["price_fen"] == 951
     assert client.get("last") == b"\x00\xffbinary"
     client.close()
+
+
+def test_the_watchdog_starts_a_killed_server_again_on_the_same_socket_with_its_data(
+    data_dir: Path, servers: list[EmbeddedRedis]
+) -> None:
+    server = EmbeddedRedis(data_dir, appendfsync="always")
+    servers.append(server)
+    url = server.start()
+    restarted: list[int | None] = []
+    watchdog = EmbeddedRedisWatchdog(server, on_restart=lambda r: restarted.append(r.pid))
+    assert watchdog.check() is False  # alive: nothing to do
+    client = _sync(url)
+    client.set("acknowledged", b"1")
+    client.close()
+    killed = server.pid
+    assert killed is not None
+    os.kill(killed, signal.SIGKILL)
+    _wait_until_dead(killed)
+
+    assert watchdog.check() is True  # what its thread does every second
+    assert server.url == url and server.pid not in (None, killed)
+    assert restarted == [server.pid] and watchdog.restarts == 1
+    client = _sync(url)  # the same URL the app's clients hold
+    assert client.get("acknowledged") == b"1"
+    client.close()
+    assert watchdog.check() is False
+
+    server.stop()  # a stopped server is not the watchdog's to start
+    assert watchdog.check() is False and server.pid is None
+
+
+def test_the_watchdog_thread_watches_until_stopped(
+    data_dir: Path, servers: list[EmbeddedRedis]
+) -> None:
+    server = EmbeddedRedis(data_dir, appendfsync="always")
+    servers.append(server)
+    server.start()
+    restarted = threading.Event()
+    watchdog = EmbeddedRedisWatchdog(server, interval_s=0.05,
+                                     on_restart=lambda r: restarted.set())
+    watchdog.start()
+    try:
+        killed = server.pid
+        assert killed is not None
+        os.kill(killed, signal.SIGKILL)
+        assert restarted.wait(30), "the watchdog did not start the server again"
+        assert server.pid != killed and _sync(server.url).ping()
+    finally:
+        watchdog.stop()
+    server.stop()
 
 
 def test_data_survives_a_clean_stop_and_start(data_dir: Path, servers: list[EmbeddedRedis]) -> None:
