@@ -3,15 +3,18 @@
 Connections are spread over the workers by the kernel (uvicorn's workers accept on one shared
 listening socket; the server fixture returns once both have started — before that the first one
 up takes every connection); the ``welcome`` message names the process serving each connection
-(``server.pid``), so the test keeps opening connections — a bounded number — until bidders and
-watchers sit on both workers, then checks what tests/e2e/test_scale_out.py checks for two
-separate servers: bids placed through different workers reach every watcher on every worker in
-one identical order with contiguous sequence numbers, each supplier's own rank is right on every
-one of its connections, and the auction closes, and its result is announced, exactly once.
+(``server.pid``), so the test keeps opening connections — in concurrent bursts, since an idle
+worker that just accepted tends to win the next lone connection too, and a bounded number —
+until bidders and watchers sit on both workers, then checks what tests/e2e/test_scale_out.py
+checks for two separate servers: bids placed through different workers reach every watcher on
+every worker in one identical order with contiguous sequence numbers, each supplier's own rank
+is right on every one of its connections, and the auction closes, and its result is announced,
+exactly once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections import Counter
@@ -30,7 +33,8 @@ from tests.live import Client, join
 
 T0 = 1_900_000_000_000
 MINUTE = 60_000
-MAX_CONNECTIONS = 40  # opened one after another until both workers serve both kinds
+MAX_CONNECTIONS = 160  # opened in bursts until both workers serve both kinds
+BURST = 8  # connections opened at once: while one worker accepts, the other gets the next
 
 
 def events(messages: list[dict[str, Any]]) -> list[tuple[int, str, int | None]]:
@@ -70,13 +74,15 @@ async def test_bidders_and_watchers_spread_over_two_workers_see_one_room_that_cl
             return any(p != q for a, b in itertools.permutations(by_supplier, 2)
                        for p in a for q in b)
 
-        for party in itertools.cycle((*watchers_of, *bidders_of)):
-            if spread() or len(opened) >= MAX_CONNECTIONS:
-                break
+        async def open_as(party: Party) -> None:
             client = await stack.enter_async_context(Client.connect(server.ws_url, None))
             welcome = await client.request("auth", token=party.token)
             assert welcome["type"] == "welcome", welcome
             opened.append((party, welcome["server"]["pid"], client))
+
+        parties = itertools.cycle((*watchers_of, *bidders_of))
+        while not spread() and len(opened) < MAX_CONNECTIONS:
+            await asyncio.gather(*(open_as(next(parties)) for _ in range(BURST)))
         served = Counter(pid for _, pid, _ in opened)
         print(f"{len(opened)} connections, per worker pid: {dict(served)}")
         assert spread(), (
