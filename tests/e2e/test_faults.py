@@ -595,7 +595,7 @@ BEHIND_ENV = {**LOAD_ENV, "BIDROOM_WS_COALESCE_BUFFER": "4096"}
 async def test_a_client_that_falls_behind_gets_the_latest_state_and_stays_connected(
     server_factory: ServerFactory,
 ) -> None:
-    each = 200
+    each = 250
     server = server_factory(env=BEHIND_ENV)
     await set_clock(server, T0)
     accounts = await seed(server, await bootstrap_admin(server), suppliers=BIDDERS)
