@@ -554,17 +554,19 @@ class RawSlowClient:
             if not chunk:
                 self.ended_by = self.ended_by or "eof"
                 break
-            self._buf += chunk
-            for opcode, payload in _parse_frames(self._buf):
-                if opcode in (0x1, 0x2):
-                    self.messages.append(json.loads(payload))
-                elif opcode == 0x8:
-                    self.close_code = (struct.unpack("!H", payload[:2])[0]
-                                       if len(payload) >= 2 else None)
-                    self.ended_by = "close frame"
+            self._take(chunk)
+        self._take(b"")
+
+    def _take(self, chunk: bytes) -> None:
+        """Add ``chunk`` to what was read; keep every whole message, note a close frame."""
+        self._buf += chunk
         for opcode, payload in _parse_frames(self._buf):
             if opcode in (0x1, 0x2):
                 self.messages.append(json.loads(payload))
+            elif opcode == 0x8:
+                self.close_code = (struct.unpack("!H", payload[:2])[0]
+                                   if len(payload) >= 2 else None)
+                self.ended_by = "close frame"
 
     def read_until(self, predicate: Callable[[dict[str, Any]], bool],
                    timeout: float = 20.0) -> dict[str, Any]:
@@ -579,6 +581,8 @@ class RawSlowClient:
                 if predicate(msg):
                     return msg
             checked = len(self.messages)
+            if self.ended_by:
+                raise ConnectionLost(f"closed by the server ({self.close_code})")
             if time.monotonic() >= deadline:
                 raise AssertionError(f"no such message within {timeout} s "
                                      f"(last: {self.messages[-3:]})")
@@ -590,15 +594,7 @@ class RawSlowClient:
             if not chunk:
                 self.ended_by = "eof"
                 raise ConnectionLost("the server closed the connection")
-            self._buf += chunk
-            for opcode, payload in _parse_frames(self._buf):
-                if opcode in (0x1, 0x2):
-                    self.messages.append(json.loads(payload))
-                elif opcode == 0x8:
-                    self.close_code = (struct.unpack("!H", payload[:2])[0]
-                                       if len(payload) >= 2 else None)
-                    self.ended_by = "close frame"
-                    raise ConnectionLost(f"closed by the server ({self.close_code})")
+            self._take(chunk)
 
     def event_seqs(self) -> list[int]:
         return [int(m["seq"]) for m in self.messages if m.get("type") == "event"]
