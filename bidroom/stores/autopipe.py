@@ -99,7 +99,7 @@ class ScriptBatcher:
         try:
             sha = self._script.sha
             await conn.send_packed_command(b"".join(
-                [hiredis.pack_command(  # (its stub types the tuple as one element)
+                [hiredis.pack_command(  # (hiredis' type hints declare a 1-tuple)
                     ("EVALSHA", sha, len(keys), *keys, *args))  # type: ignore[arg-type]
                  for keys, args, _ in batch]))
             for _ in batch:

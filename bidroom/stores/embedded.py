@@ -238,10 +238,7 @@ class EmbeddedRedis:
         data_dir = self.data_dir
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._locked():
-            found = self._find_running()
-            if found is None:
-                found = self._launch()
-            self._socket, self._pid = found
+            self._adopt_or_launch()
             return self.url
 
     def stop(self) -> None:
@@ -288,16 +285,20 @@ class EmbeddedRedis:
         with self._locked():
             if self._pid is None:  # stopped meanwhile
                 return False
-            found = self._find_running()
-            if found is None:
-                found = self._launch()
-            self._socket, self._pid = found
+            self._adopt_or_launch()
         if self.url != url:  # clients hold the old URL: they could never reconnect
             raise StoreError(f"the embedded Redis came back on {self.url}, not {url}",
                              code="store_unavailable")
         return True
 
     # ------------------------------------------------------------------ internals
+
+    def _adopt_or_launch(self) -> None:
+        """(holding the lock) Use the server running for ``data_dir``, or launch one."""
+        found = self._find_running()
+        if found is None:
+            found = self._launch()
+        self._socket, self._pid = found
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
