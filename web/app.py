@@ -28,10 +28,11 @@ log = logging.getLogger("bidroom.web")
 
 def _routes() -> list[BaseRoute]:
     from web.api import routes as api_routes
+    from web.openapi import routes as openapi_routes
     from web.pages import routes as page_routes
     from web.ws import routes as ws_routes
 
-    return [*api_routes(), *ws_routes(), *page_routes()]
+    return [*api_routes(), *openapi_routes(), *ws_routes(), *page_routes()]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

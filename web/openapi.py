@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document, built from the one registry of HTTP operations (``web.api``).
+"""The OpenAPI 3.1 document, built from the one registry of HTTP operations (``web.api``),
+and its own route, ``GET /openapi.json`` (``ops``, ``routes()``).
 
 Each ``Operation`` carries its own hand-written spec (bilingual summary, request body schema,
 responses, error codes, who may call it); this module only assembles them, adds the shared
@@ -7,6 +8,10 @@ checks that every Starlette route appears here with the right methods and vice v
 
 The WebSocket endpoint ``/ws`` is not an HTTP operation; the document's description points to
 docs/protocol.md for it.
+
+The route lives here, above ``web.api``, not in it: the document lists every operation, its
+own included, so the module that serves it must import the registry, and the registry must
+not import it back (no import cycle: docs/internals.md, "Layers and import contracts").
 """
 
 from __future__ import annotations
@@ -17,10 +22,15 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
-from web.api.common import Operation, Schema, ref
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from web.api import operations as api_operations
+from web.api.common import Operation, OperationSet, Reply, Schema, json_response, ref
 from web.api.schemas import COMPONENTS
 
-__all__ = ["OPENAPI_VERSION", "build_document", "openapi_document"]
+__all__ = ["OPENAPI_VERSION", "build_document", "openapi_document", "ops", "routes"]
 
 OPENAPI_VERSION = "3.1.0"
 _PATH_PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
@@ -177,9 +187,28 @@ def build_document(operations: Sequence[Operation]) -> dict[str, Any]:
     }
 
 
+ops = OperationSet("docs")
+
+
+@ops.add(
+    "GET",
+    "/openapi.json",
+    summary_zh="OpenAPI 接口文档",
+    summary_en="The OpenAPI document",
+    description="This document (OpenAPI 3.1). The WebSocket `/ws` is described in its info.",
+    public=True,
+    responses={200: Reply("the OpenAPI 3.1 document", {"type": "object"})},
+)
+async def openapi_json(request: Request) -> Response:
+    return json_response(openapi_document())
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
-    """The document of every route of ``web.api`` (built once per process)."""
-    from web.api import operations
+    """The document of every route of ``web.api`` and of its own (built once per process)."""
+    return build_document([*api_operations(), *ops.operations])
 
-    return build_document(operations())
+
+def routes() -> list[BaseRoute]:
+    """The route of ``GET /openapi.json``."""
+    return [op.route() for op in ops.operations]

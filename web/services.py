@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,8 @@ from bidroom.auction.executor import AuctionExecutor
 from bidroom.config import Settings
 from bidroom.errors import StoreError
 from bidroom.opening.hall import OpeningHall
-from bidroom.opening.runner import OpeningRunner
+from bidroom.opening.runner import CA_DIR, OpeningRunner, load_or_init_ca, server_trust_store
+from bidroom.opening.store import CiphertextFiles, OpeningStore
 from bidroom.receipts import PlatformKey
 from bidroom.rooms.hub import RoomHub
 from bidroom.stores.redis import RedisClient, connect_redis, redis_time_ms
@@ -27,8 +29,8 @@ from bidroom.stores.sql import AuctionRepository, make_engine, make_session_fact
 from market.registry import Registry
 from web.db import upgrade_database
 
-__all__ = ["SERVICES_STATE_KEY", "TEST_CLOCK_KEY", "ServerClock", "Services", "build_services",
-           "name_ranking"]
+__all__ = ["SERVICES_STATE_KEY", "TEST_CLOCK_KEY", "ServerClock", "Services", "build_openings",
+           "build_services", "name_ranking"]
 
 log = logging.getLogger("bidroom.web")
 
@@ -114,6 +116,45 @@ class Services:
                 log.warning("shutdown step %s failed: %s", step, exc)
 
 
+async def build_openings(
+    settings: Settings,
+    redis: RedisClient,
+    sessions: async_sessionmaker[AsyncSession],
+    registry: Registry,
+    clock: ServerClock,
+) -> tuple[OpeningRunner, OpeningHall]:
+    """The opening runner and hall of one server process (called by ``build_services``).
+
+    Creates the platform CA in ``DATA_DIR/ca`` on first start (``bidroom ca init`` uses the
+    same directory); the trust store is that CA (with its current CRL) plus the external
+    roots in ``DATA_DIR/ca/roots``, read afresh for every check so a revocation applies at
+    once.
+    """
+    data_dir = settings.data_dir
+    now = await clock.now_ms()
+    await asyncio.to_thread(load_or_init_ca, data_dir / CA_DIR, now_ms=now)
+    store = OpeningStore(sessions)
+    runner = OpeningRunner(
+        store, redis, CiphertextFiles(data_dir), now_ms=clock.now_ms,
+        trust=lambda: server_trust_store(data_dir),
+        poll_ms=100 if settings.test_clock else 1_000,
+    )
+
+    async def names(org_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        found: dict[str, tuple[str, str]] = {}
+        for org_id in org_ids:
+            org = await registry.get_organisation(org_id)
+            found[org_id] = (org.name, org.name_en) if org else ("", "")
+        return found
+
+    async def meta(opening_id: str) -> dict[str, Any]:
+        row = await store.get(opening_id)
+        return {} if row is None else {"title": row.title, "title_en": row.title_en}
+
+    hall = OpeningHall(runner, names=names, meta=meta, poll_s=0.2 if settings.test_clock else 1)
+    return runner, hall
+
+
 async def build_services(settings: Settings, *, redis_url: str, database_url: str) -> Services:
     """Connect, migrate, load the platform key, start the hub and the closer."""
     redis = connect_redis(redis_url)
@@ -136,8 +177,6 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     hub = RoomHub(executor, now_ms=clock.now_ms, decorate_result=decorate_result)
     closer = AuctionCloser(executor, auctions, now_ms=clock.now_ms,
                            poll_ms=100 if settings.test_clock else 1_000)
-    from web.api.openings import build_openings  # sealed-bid openings (issue #3)
-
     openings, hall = await build_openings(settings, redis, sessions, registry, clock)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
                         closer, platform_key, clock, openings, hall)

@@ -71,8 +71,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+import bidroom.opening.der as der
 from bidroom.errors import ValidationError
-from bidroom.opening import der
 from bidroom.opening.ca import (
     PrivateKey,
     TrustStore,

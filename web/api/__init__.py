@@ -1,26 +1,27 @@
 """The HTTP API of issue #2: every route, declared once with its OpenAPI spec.
 
 ``routes()`` gives the Starlette routes for ``web.app``; ``operations()`` the same routes as
-``Operation`` records, from which ``web.openapi`` builds the OpenAPI 3.1 document. Modules:
-``system`` (health, time, platform key, receipts, me), ``registry`` (organisations, users,
-tokens), ``auctions`` (the auction life cycle), ``openings`` (sealed-bid openings and CA
-login, issue #3) and ``docs`` (``/openapi.json``).
+``Operation`` records, from which ``web.openapi`` builds the OpenAPI 3.1 document (and serves
+it at ``/openapi.json``, a route of its own, so this registry never imports the document that
+lists it). Modules: ``system`` (health, time, platform key, receipts, me), ``registry``
+(organisations, users, tokens), ``auctions`` (the auction life cycle) and ``openings``
+(sealed-bid openings and CA login, issue #3).
 """
 
 from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web.api import auctions, docs, openings, registry, system
+from web.api import auctions, openings, registry, system
 from web.api.common import Operation
 
 __all__ = ["operations", "routes"]
 
 
 def operations() -> list[Operation]:
-    """Every HTTP operation, in documentation order."""
+    """Every HTTP operation of the API, in documentation order (``/openapi.json`` aside)."""
     return [*system.ops.operations, *registry.ops.operations, *auctions.ops.operations,
-            *openings.ops.operations, *docs.ops.operations]
+            *openings.ops.operations]
 
 
 def routes() -> list[BaseRoute]:

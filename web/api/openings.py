@@ -40,33 +40,28 @@ from pathlib import Path
 from typing import Any, Final
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 
-from bidroom.config import Settings
 from bidroom.errors import (
-    BidroomError,
     ConflictError,
     ForbiddenError,
     NotFoundError,
-    UnauthenticatedError,
     ValidationError,
 )
 from bidroom.opening.ca import (
     PlatformCA,
-    Usage,
     certificate_fingerprint,
     load_certificate,
-    make_challenge,
-    verify_login_signature,
+)
+from bidroom.opening.certificates import (
+    CERTIFICATE_FIELDS,
+    LoginChallenges,
+    SupplierCertificates,
+    certificate_pem,
 )
 from bidroom.opening.custody import seal_share
-from bidroom.opening.envelope import inspect_envelope, recipient_for
 from bidroom.opening.hall import (
-    OpeningHall,
     named_record,
     personal_view,
     snapshot_view,
@@ -74,9 +69,7 @@ from bidroom.opening.hall import (
 from bidroom.opening.runner import (
     CA_DIR,
     OpeningRunner,
-    load_or_init_ca,
     ms_to_datetime,
-    server_trust_store,
 )
 from bidroom.opening.session import (
     MAX_TEXT_LENGTH,
@@ -108,17 +101,14 @@ from bidroom.opening.session import (
 )
 from bidroom.opening.shamir import BackupKey, split_backup_key
 from bidroom.opening.store import (
-    CiphertextFiles,
     OpeningBidRow,
     OpeningRow,
     OpeningShareRow,
-    OpeningStore,
-    SupplierCertificateRow,
     verify_chain,
 )
 from bidroom.receipts import PlatformKey, canonical_json, sign_document
-from bidroom.stores.redis import RedisClient, store_errors
-from market.registry import OrgKind, Principal, Registry, Role
+from market.identity import certificate_names, login_supplier
+from market.registry import OrgKind, Principal, Role
 from web.api.common import (
     OperationSet,
     Reply,
@@ -131,14 +121,12 @@ from web.api.common import (
 from web.api.schemas import BOOL, COUNT, ID, INT, MS, OBJECT, STRING, nullable, obj
 from web.auth import audience_for, require_principal, require_role, services_of
 from web.errors import error_response
-from web.services import ServerClock, Services
+from web.services import Services
 
-__all__ = ["authorise_opening", "build_openings", "ops", "record_upload", "refusal_message"]
+__all__ = ["authorise_opening", "ops", "record_upload", "refusal_message"]
 
 ops = OperationSet("openings")
 
-CA_CHALLENGE_TTL_S: Final = 120
-CA_TOKEN_TTL_MS: Final = 2 * 3600 * 1000
 UPLOAD_CHUNK: Final = 1 << 16
 BEIJING: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
 MANAGER: Final = "the opening's purchaser or its agency"
@@ -203,48 +191,6 @@ def _refused(refusal: CommandRefused) -> ConflictError:
 
 def new_opening_id() -> str:
     return f"opn_{uuid.uuid4().hex}"
-
-
-# =============================================================================== composition
-
-
-async def build_openings(
-    settings: Settings,
-    redis: RedisClient,
-    sessions: async_sessionmaker[AsyncSession],
-    registry: Registry,
-    clock: ServerClock,
-) -> tuple[OpeningRunner, OpeningHall]:
-    """The opening runner and hall of one server process (called by ``build_services``).
-
-    Creates the platform CA in ``DATA_DIR/ca`` on first start (``bidroom ca init`` uses the
-    same directory); the trust store is that CA (with its current CRL) plus the external
-    roots in ``DATA_DIR/ca/roots``, read afresh for every check so a revocation applies at
-    once.
-    """
-    data_dir = settings.data_dir
-    now = await clock.now_ms()
-    await asyncio.to_thread(load_or_init_ca, data_dir / CA_DIR, now_ms=now)
-    store = OpeningStore(sessions)
-    runner = OpeningRunner(
-        store, redis, CiphertextFiles(data_dir), now_ms=clock.now_ms,
-        trust=lambda: server_trust_store(data_dir),
-        poll_ms=100 if settings.test_clock else 1_000,
-    )
-
-    async def names(org_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
-        found: dict[str, tuple[str, str]] = {}
-        for org_id in org_ids:
-            org = await registry.get_organisation(org_id)
-            found[org_id] = (org.name, org.name_en) if org else ("", "")
-        return found
-
-    async def meta(opening_id: str) -> dict[str, Any]:
-        row = await store.get(opening_id)
-        return {} if row is None else {"title": row.title, "title_en": row.title_en}
-
-    hall = OpeningHall(runner, names=names, meta=meta, poll_s=0.2 if settings.test_clock else 1)
-    return runner, hall
 
 
 # =============================================================================== helpers
@@ -355,34 +301,14 @@ def _ca(services: Services) -> PlatformCA:
     return PlatformCA.load(services.settings.data_dir / CA_DIR)
 
 
-async def _registered_encryption(services: Services, org_id: str) -> list[str]:
-    """The encryption certificates (PEM) the organisation registered, newest first."""
-    rows = await services.openings.store.registered_certificates(org_id)
-    return [r.encryption_certificate_pem for r in rows]
+def _certificates(services: Services) -> SupplierCertificates:
+    """The suppliers' certificates: registrations, the platform CA, the trust store."""
+    return SupplierCertificates(services.openings.store, services.settings.data_dir / CA_DIR,
+                                services.openings.trust_store)
 
 
-def _encryption_certificates(services: Services, org_id: str, now_ms: int, *,
-                             valid_only: bool = True,
-                             registered: Iterable[str] = ()) -> list[x509.Certificate]:
-    """The organisation's encryption certificates: those it registered (``registered``, PEM,
-    newest first: e.g. from a licensed CA) before those the platform CA issued, each group
-    newest first. With ``valid_only``, those valid at ``now_ms`` (and, for the platform's,
-    unrevoked: what its bids must be sealed to); otherwise all of them (the trust store then
-    says what is wrong with one)."""
-    at = ms_to_datetime(now_ms)
-    own = [load_certificate(pem) for pem in registered]
-    own = [c for c in own if not valid_only
-           or c.not_valid_before_utc <= at <= c.not_valid_after_utc]
-    ca = _ca(services)
-    records = [r for r in ca.list_issued() if r.org_id == org_id and r.usage == "encryption"
-               and (not valid_only
-                    or (r.revoked_at is None and r.not_before <= at <= r.not_after))]
-    records.sort(key=lambda r: r.not_before, reverse=True)
-    return own + [ca.issued_certificate(r.serial) for r in records]
-
-
-def _pem(cert: x509.Certificate) -> str:
-    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+def _challenges(services: Services) -> LoginChallenges:
+    return LoginChallenges(services.redis, services.openings.trust_store)
 
 
 async def _names(services: Services, org_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -429,10 +355,8 @@ async def opening_view(services: Services, principal: Principal, opening: _Openi
         view["invited_supplier_ids"] = sorted(state.invited)
     if principal.has_role(Role.SUPPLIER) and principal.org_id in state.invited:
         view["you"] = personal_view(state, principal.org_id, now)
-        registered = await _registered_encryption(services, principal.org_id)
-        certs = await asyncio.to_thread(_encryption_certificates, services, principal.org_id,
-                                        now, registered=registered)
-        view["certificates"]["encryption_certificate_pem"] = _pem(certs[0]) if certs else None
+        view["certificates"]["encryption_certificate_pem"] = await _certificates(
+            services).seal_to(principal.org_id, now)
     return view
 
 
@@ -682,7 +606,7 @@ def _backup_ceremony(services: Services, settings: OpeningSettings,
             share=None, submitted_at_ms=None))
     certificate = key.certificate
     del key, shares  # the private key and the plain shares exist nowhere after this
-    return _pem(certificate), rows
+    return certificate_pem(certificate), rows
 
 
 @ops.add(
@@ -782,9 +706,9 @@ async def upload_bid(request: Request) -> Response:
     temporary = files.temporary_name(files.incoming_dir(opening_id))
     try:
         sha256, size = await _receive(request, temporary, settings.max_bid_bytes)
-        registered = await _registered_encryption(services, supplier_id)
-        await asyncio.to_thread(_check_envelope, services, opening, supplier_id, temporary,
-                                now, registered)
+        await _certificates(services).check_upload(
+            temporary, supplier_id, now,
+            backup_certificate_pem=opening.row.backup_certificate_pem)
         relative = await asyncio.to_thread(files.keep, opening_id, sha256, temporary)
     finally:
         temporary.unlink(missing_ok=True)
@@ -865,51 +789,6 @@ async def _receive(request: Request, path: Path, limit: int) -> tuple[str, int]:
         raise ValidationError("the upload is empty: send the sealed file as the body",
                               code="empty_upload")
     return digest.hexdigest(), size
-
-
-def _check_envelope(services: Services, opening: _Opening, supplier_id: str, path: Path,
-                    now_ms: int, registered: Iterable[str] = ()) -> None:
-    """(thread) A well-formed envelope, sealed to one of the supplier's valid encryption
-    certificates (registered or platform-issued; and to the backup key's certificate when
-    there is one)."""
-    info = inspect_envelope(path)
-    certificates = _encryption_certificates(services, supplier_id, now_ms, valid_only=False,
-                                            registered=registered)
-    if not certificates:
-        raise ValidationError(
-            "you have no encryption certificate: register yours (PUT /api/certificates/me) "
-            "or ask the platform CA for one (bidroom ca issue) before sealing",
-            code="no_encryption_certificate")
-    sealed_to = []
-    for cert in certificates:
-        try:
-            recipient_for(info, cert)
-        except BidroomError:
-            continue
-        sealed_to.append(cert)
-    if not sealed_to:
-        raise ValidationError(
-            "the bid is not sealed to your encryption certificate (GET the opening: "
-            "certificates.encryption_certificate_pem)", code="not_a_recipient")
-    trust = services.openings.trust_store()
-    problem: BidroomError | None = None
-    for cert in sealed_to:
-        try:
-            trust.verify(cert, at=ms_to_datetime(now_ms), usage="encryption")
-            break
-        except BidroomError as exc:
-            problem = problem or exc
-    else:
-        assert problem is not None
-        raise problem
-    if opening.row.backup_certificate_pem:
-        try:
-            recipient_for(info, load_certificate(opening.row.backup_certificate_pem))
-        except BidroomError as exc:
-            raise ValidationError(
-                "this opening has a backup key: seal your bid to the backup certificate too "
-                "(GET the opening: certificates.backup_certificate_pem)",
-                code="not_sealed_to_backup") from exc
 
 
 @ops.add(
@@ -1021,23 +900,8 @@ async def get_encrypted_key(request: Request) -> Response:
         raise _refused(CommandRefused("encrypted_key", refusal))
     bid = await services.openings.store.current_bid(opening_id, supplier_id)
     assert bid is not None
-    registered = await _registered_encryption(services, supplier_id)
-    certificates = await asyncio.to_thread(_encryption_certificates, services, supplier_id,
-                                           bid.uploaded_at_ms, valid_only=False,
-                                           registered=registered)
-    files = services.openings.files
-
-    def find() -> tuple[Any, x509.Certificate]:
-        info = inspect_envelope(files.path(bid.storage_path))
-        for cert in certificates:
-            try:
-                return recipient_for(info, cert), cert
-            except BidroomError:
-                continue
-        raise ConflictError("the stored bid is not sealed to your certificate",
-                            code="ciphertext_corrupted")
-
-    recipient, cert = await asyncio.to_thread(find)
+    recipient, cert = await _certificates(services).recipient_of(
+        services.openings.files.path(bid.storage_path), supplier_id, bid.uploaded_at_ms)
     await services.openings.note(opening_id, "key_issued", {"supplier_id": supplier_id},
                                  actor=principal.user_id)
     await services.hall.refresh(opening_id)
@@ -1547,30 +1411,12 @@ def _redacted(data: dict[str, Any], state: OpeningState) -> dict[str, Any]:
 # ===================================================================== supplier certificates
 
 
-_CERTIFICATE_FIELDS: Final = ("signing_certificate_pem", "encryption_certificate_pem")
-_CERTIFICATES_INPUT = obj({name: STRING for name in _CERTIFICATE_FIELDS}, closed=True)
+_CERTIFICATES_INPUT = obj({name: STRING for name in CERTIFICATE_FIELDS}, closed=True)
 _CERTIFICATE_INFO = obj({"serial": STRING, "fingerprint": STRING, "subject": STRING,
                          "issuer": STRING, "not_after_ms": MS, "pem": STRING})
 _CERTIFICATES = obj({"org_id": ID, "source": STRING, "registered_at_ms": nullable(MS),
                      "signing": nullable(_CERTIFICATE_INFO),
                      "encryption": nullable(_CERTIFICATE_INFO)})
-
-
-def _subject_values(cert: x509.Certificate) -> set[str]:
-    """The subject's OU and serialNumber values (where CAs put an organisation's id)."""
-    found: set[str] = set()
-    for oid in (NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.SERIAL_NUMBER):
-        for attribute in cert.subject.get_attributes_for_oid(oid):
-            value = attribute.value
-            text = value if isinstance(value, str) else value.decode("utf-8", "replace")
-            found.add(text.strip().upper())
-    return found
-
-
-def _certificate_info(cert: x509.Certificate) -> dict[str, Any]:
-    return {"serial": f"{cert.serial_number:x}", "fingerprint": certificate_fingerprint(cert),
-            "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
-            "not_after_ms": int(cert.not_valid_after_utc.timestamp() * 1000), "pem": _pem(cert)}
 
 
 @ops.add(
@@ -1603,43 +1449,12 @@ async def register_certificates(request: Request) -> Response:
     require_role(principal, Role.SUPPLIER)
     services = services_of(request)
     body = await read_json(request)
-    reject_unknown(body, _CERTIFICATE_FIELDS)
-    certificates: dict[str, x509.Certificate] = {}
-    for name in _CERTIFICATE_FIELDS:
-        value = body.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise ValidationError(f"{name} is required", code="missing_field", field=name)
-        certificates[name] = load_certificate(value.strip())
-    org = await services.registry.get_organisation(principal.org_id)
-    accepted = {principal.org_id.upper()}
-    if org is not None and org.credit_code:
-        accepted.add(org.credit_code.strip().upper())
+    reject_unknown(body, CERTIFICATE_FIELDS)
+    names = await certificate_names(services.registry, principal.org_id)
     now = await services.clock.now_ms()
-    trust = await asyncio.to_thread(services.openings.trust_store)
-    usages: tuple[tuple[str, Usage], ...] = (("signing_certificate_pem", "signing"),
-                                             ("encryption_certificate_pem", "encryption"))
-    for name, usage in usages:
-        cert = certificates[name]
-        trust.verify(cert, at=ms_to_datetime(now), usage=usage)
-        if not _subject_values(cert) & accepted:
-            raise ValidationError(
-                f"the {usage} certificate ({cert.subject.rfc4514_string()}) does not name "
-                "your organisation: its OU or serialNumber must be your organisation id or "
-                "your unified social credit code", code="certificate_not_yours", field=name)
-    signing = certificates["signing_certificate_pem"]
-    encryption = certificates["encryption_certificate_pem"]
-    await services.openings.store.register_certificates(SupplierCertificateRow(
-        org_id=principal.org_id,
-        signing_certificate_pem=_pem(signing),
-        encryption_certificate_pem=_pem(encryption),
-        signing_fingerprint=certificate_fingerprint(signing),
-        encryption_fingerprint=certificate_fingerprint(encryption),
-        registered_by_user_id=principal.user_id,
-        registered_at_ms=now,
-    ))
-    return json_response({"org_id": principal.org_id, "source": "registered",
-                          "registered_at_ms": now, "signing": _certificate_info(signing),
-                          "encryption": _certificate_info(encryption)})
+    registered = await _certificates(services).register(
+        principal.org_id, names, body, user_id=principal.user_id, now_ms=now)
+    return json_response({"org_id": principal.org_id, **registered})
 
 
 @ops.add(
@@ -1661,22 +1476,9 @@ async def get_certificates(request: Request) -> Response:
     principal = await require_principal(request)
     require_role(principal, Role.SUPPLIER)
     services = services_of(request)
-    rows = await services.openings.store.registered_certificates(principal.org_id)
-    if rows:
-        row = rows[0]
-        return json_response({
-            "org_id": principal.org_id, "source": "registered",
-            "registered_at_ms": row.registered_at_ms,
-            "signing": _certificate_info(load_certificate(row.signing_certificate_pem)),
-            "encryption": _certificate_info(load_certificate(row.encryption_certificate_pem)),
-        })
     now = await services.clock.now_ms()
-    issued = await asyncio.to_thread(_encryption_certificates, services, principal.org_id, now)
-    return json_response({
-        "org_id": principal.org_id, "source": "platform" if issued else "none",
-        "registered_at_ms": None, "signing": None,
-        "encryption": _certificate_info(issued[0]) if issued else None,
-    })
+    in_force = await _certificates(services).in_force(principal.org_id, now)
+    return json_response({"org_id": principal.org_id, **in_force})
 
 
 # =============================================================================== CA login
@@ -1694,16 +1496,8 @@ async def get_certificates(request: Request) -> Response:
 )
 async def ca_challenge(request: Request) -> Response:
     services = services_of(request)
-    challenge = make_challenge()
-    with store_errors("Redis"):
-        await services.redis.set(_challenge_key(challenge), b"1", ex=CA_CHALLENGE_TTL_S, nx=True)
-    now = await services.clock.now_ms()
-    return json_response({"challenge": challenge,
-                          "expires_at_ms": now + CA_CHALLENGE_TTL_S * 1000})
-
-
-def _challenge_key(challenge: str) -> str:
-    return f"bidroom:ca-challenge:{challenge}"
+    issued = await _challenges(services).issue(await services.clock.now_ms())
+    return json_response({"challenge": issued.challenge, "expires_at_ms": issued.expires_at_ms})
 
 
 @ops.add(
@@ -1739,41 +1533,13 @@ async def ca_login(request: Request) -> Response:
         if not isinstance(value, str) or not value:
             raise ValidationError(f"{name} is required", code="missing_field", field=name)
         fields[name] = value
-    with store_errors("Redis"):
-        existed = await services.redis.delete(_challenge_key(fields["challenge"]))
-    if not existed:
-        raise UnauthenticatedError("the challenge is unknown, expired or already used",
-                                   code="invalid_challenge")
-    try:
-        signature = base64.b64decode(fields["signature_b64"], validate=True)
-    except (binascii.Error, ValueError):
-        raise UnauthenticatedError("signature_b64 is not base64", code="bad_signature") from None
     now = await services.clock.now_ms()
-    trust = await asyncio.to_thread(services.openings.trust_store)
-    try:
-        identity = verify_login_signature(fields["challenge"].encode("utf-8"), signature,
-                                          fields["certificate_pem"].encode("utf-8"), trust,
-                                          ms_to_datetime(now))
-    except ValidationError as exc:
-        raise UnauthenticatedError(exc.message, code=exc.code) from exc
-    org = None if identity.org_id is None else await services.registry.get_organisation(
-        identity.org_id)
-    if org is None or org.kind != OrgKind.SUPPLIER.value:
-        raise UnauthenticatedError(
-            f"the certificate names {identity.name}, which is not a registered supplier",
-            code="unknown_organisation")
-    users = [u for u in await services.registry.list_users(org.id)
-             if Role.SUPPLIER in u.roles and not u.disabled]
-    if not users:
-        raise ForbiddenError("the organisation has no active supplier user",
-                             code="no_supplier_user")
-    user = users[0]
-    expires = now + CA_TOKEN_TTL_MS
-    token, _ = await services.registry.issue_token(
-        user.id, label=f"ca-login {identity.serial:x}", now_ms=now, expires_at_ms=expires)
+    identity = await _challenges(services).verify(
+        fields["challenge"], fields["signature_b64"], fields["certificate_pem"], now)
+    login = await login_supplier(services.registry, identity, now)
     return json_response({
-        "token": token, "expires_at_ms": expires,
-        "user": {"id": user.id, "name": user.name},
-        "org": {"id": org.id, "name": org.name},
+        "token": login.token, "expires_at_ms": login.expires_at_ms,
+        "user": {"id": login.user.id, "name": login.user.name},
+        "org": {"id": login.org.id, "name": login.org.name},
         "certificate": {"serial": f"{identity.serial:x}", "fingerprint": identity.fingerprint},
     })
