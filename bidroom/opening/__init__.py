@@ -10,7 +10,9 @@ The cryptography the opening session is built on (电子招标投标办法 26–
   ``open_envelope`` — AuthEnvelopedData (AES-256-GCM, RSAES-OAEP-SHA256) around a signed
   package, streamed in constant memory;
 * ``shamir``: k-of-n shares of the backup opening key;
-* ``client``: the supplier's side (seal from files, unwrap the content key for submission).
+* ``client``: the supplier's side (seal from files, unwrap the content key for submission);
+* ``certificates``: the use cases on a supplier's certificates (what a bid is sealed to, the
+  envelope check of an upload, registering certificates, CA login's challenges).
 
 Must not import: market, web.
 """
