@@ -235,6 +235,13 @@ async def test_five_bidders_three_decrypt_one_never_does_one_platform_fault_and_
         assert wrong.status_code == 422
         assert wrong.json()["error"]["code"] == "bad_key_or_tampered"
         assert wrong.json()["error"]["details"]["attempts"] == 1
+        for blank in ({}, {"reason": "   "}, {"reason": "x" * 2001}):
+            unreasoned = await hall.post(
+                f"/api/openings/{opening_id}/bids/{hall.acc('s5').org_id}/platform-fault",
+                "agency", blank)
+            # a fault ruling must state its reason (1..2000 characters): nothing is recorded
+            assert (unreasoned.status_code, unreasoned.json()["error"]["code"]) == (
+                409, "reason_required"), unreasoned.text
         fault = await hall.post(
             f"/api/openings/{opening_id}/bids/{hall.acc('s5').org_id}/platform-fault", "agency",
             {"reason": "CA 服务中断，供应商5无法解密 / the CA service was down"})

@@ -1109,8 +1109,9 @@ async def decrypt_bid(request: Request) -> Response:
     summary_en="Mark a platform fault (撤回)",
     description=(
         "The bid was not decrypted for a reason outside the bidder (电子招标投标办法 31): it is "
-        "withdrawn (撤回, the bond is returned), recorded with the reason. Until 唱标, also "
-        "for a bid already revoked at the end of the window."
+        "withdrawn (撤回, the bond is returned). The stated reason goes into the log and the "
+        "signed record (the bid's `ruling`). Until 唱标, also for a bid already revoked at the "
+        "end of the window."
     ),
     who=MANAGER,
     body=obj({"reason": {**STRING, "minLength": 1, "maxLength": MAX_TEXT_LENGTH}},
@@ -1233,7 +1234,8 @@ async def answer_objection(request: Request) -> Response:
     summary_en="Confirm the opening record",
     description=(
         "After the objection window, with every objection answered; absent bidders are deemed "
-        "to accept (O87 42). The opening is concluded."
+        "to accept (O87 42), except a bidder whose bid was ruled a platform fault: it could not "
+        "act and the record lists it under `platform_fault`. The opening is concluded."
     ),
     who=MANAGER,
     responses={200: Reply("confirmed", obj({"opening_id": ID, "seq": COUNT, "at_ms": MS,
