@@ -378,11 +378,13 @@ function render() {
 
 // -- actions (the page changes when the server's event arrives, not before) ---------------------
 
+/** Words for a server code: the opening's own (herr.*, hfail.*), the shared ones, the server's. */
+function codeText(code, message) {
+  return t(`herr.${code}`, {}, t(`hfail.${code}`, {}, t(`err.${code}`, {}, message)));
+}
+
 function errText(err) {
-  // the opening's own words first (herr.*, hfail.*), then the shared ones, then the server's
-  if (err instanceof ApiError) {
-    return t(`herr.${err.code}`, {}, t(`hfail.${err.code}`, {}, t(`err.${err.code}`, {}, err.message)));
-  }
+  if (err instanceof ApiError) return codeText(err.code, err.message);
   return String(err);
 }
 
@@ -501,7 +503,7 @@ function onMessage(msg) {
     case 'error':
       if (msg.request === 'join_opening') {
         socket.stop();
-        setBanner('conn', 'bad', t(`err.${msg.code}`, {}, msg.message), { alert: true });
+        setBanner('conn', 'bad', codeText(msg.code, msg.message), { alert: true });
       }
       break;
     default:

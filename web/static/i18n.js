@@ -445,6 +445,9 @@ const zh = {
   'herr.unknown_objection': '没有该异议。',
   'herr.window_closed': '解密时间已结束。',
   'herr.window_open': '解密时间结束后方可提交密钥分片。',
+  // and the opening routes' own
+  'herr.opening_not_found': '没有找到这场开标。',
+  'herr.not_your_opening': '只有本次开标的采购人或代理机构可以操作。',
   'col.bidder': '投标人',
   'col.signed_in': '签到',
   'col.status': '状态',
@@ -992,6 +995,9 @@ const en = {
   'herr.unknown_objection': 'No such objection.',
   'herr.window_closed': 'The decryption window has ended.',
   'herr.window_open': 'Shares are accepted only after the decryption window.',
+  // and the opening routes' own
+  'herr.opening_not_found': 'This opening does not exist.',
+  'herr.not_your_opening': 'Only the opening’s purchaser or agency may do this.',
   'col.bidder': 'Bidder',
   'col.signed_in': 'Signed in',
   'col.status': 'Status',
