@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from bidroom.opening.record import named_record
 from bidroom.opening.runner import OpeningRunner
 from bidroom.opening.session import (
     BID_STATUS_ZH,
@@ -89,18 +90,6 @@ def _name(names: Names, org_id: str) -> dict[str, Any]:
     return {"supplier_id": org_id, "name": zh, "name_en": en}
 
 
-def named_record(record: Mapping[str, Any] | None, names: Names) -> dict[str, Any] | None:
-    """The 唱标 record with each supplier's names."""
-    if record is None:
-        return None
-    out = dict(record)
-    out["opened"] = [{**entry, **_name(names, entry["supplier_id"])}
-                     for entry in record.get("opened", [])]
-    out["not_opened"] = [{**entry, **_name(names, entry["supplier_id"])}
-                         for entry in record.get("not_opened", [])]
-    return out
-
-
 def _bidders(state: OpeningState, names: Names) -> list[dict[str, Any]]:
     out = []
     for supplier_id in state.bidders:
@@ -116,6 +105,8 @@ def _bidders(state: OpeningState, names: Names) -> list[dict[str, Any]]:
             "attempts": bid.attempts,
             "last_failure": bid.last_failure,
             "by_backup": bid.by_backup,
+            "bond": None if bid.bond is None else bid.bond.value,
+            "ruling": bid.ruling,
         })
     return out
 
@@ -218,14 +209,17 @@ def event_view(event: Event, after: OpeningState, audience: Audience,
                 "attempts": event.attempts}
     if isinstance(event, PlatformFaultMarked):
         return {**base, "kind": "platform_fault", "at_ms": at,
-                **_name(names, event.supplier_id), "reason": event.reason,
-                "status": "withdrawn", "status_zh": "撤回"}
+                **_name(names, event.supplier_id), "reason": "withdrawn_platform_fault",
+                "ruling": {"kind": "platform_fault", "reason": event.reason, "by": event.by,
+                           "at_ms": event.at_ms},
+                "status": "withdrawn", "status_zh": "撤回", "bond": event.bond}
     if isinstance(event, DecryptionWindowEnded):
         return {**base, "kind": "window_ended", "at_ms": at,
                 "window_ends_ms": event.window_ends_ms}
     if isinstance(event, BidRevoked):
         return {**base, "kind": "bid_revoked", "at_ms": at, **_name(names, event.supplier_id),
-                "reason": event.reason, "status": "revoked", "status_zh": "撤销"}
+                "reason": event.reason, "status": "revoked", "status_zh": "撤销",
+                "bond": event.bond}
     if isinstance(event, ShareSubmitted):
         return {**base, "kind": "share_submitted", "at_ms": at, "official": event.official,
                 "submitted": event.submitted, "needed": event.needed}
@@ -248,7 +242,8 @@ def event_view(event: Event, after: OpeningState, audience: Audience,
                 "objection_id": event.objection_id, "text": event.text, "by": event.by}
     if isinstance(event, RecordConfirmed):
         return {**base, "kind": "record_confirmed", "at_ms": at,
-                "deemed_accepted": [_name(names, s) for s in event.deemed_accepted]}
+                "deemed_accepted": [_name(names, s) for s in event.deemed_accepted],
+                "platform_fault": [_name(names, s) for s in event.platform_fault]}
     if isinstance(event, Noted):
         return {**base, "kind": "noted", "at_ms": at, "what": event.what,
                 "details": dict(event.details)}
@@ -258,7 +253,7 @@ def event_view(event: Event, after: OpeningState, audience: Audience,
 def _involved(events: Iterable[Event]) -> set[str]:
     found: set[str] = set()
     for event in events:
-        for name in ("supplier_id", "bidders", "deemed_accepted"):
+        for name in ("supplier_id", "bidders", "deemed_accepted", "platform_fault"):
             value = getattr(event, name, None)
             if isinstance(value, str):
                 found.add(value)

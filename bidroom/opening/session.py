@@ -20,14 +20,19 @@ The life of an opening, by the rules it implements:
 * **Decryption window** (``decryption_window_ms``, default 30 min [P]; 电子招标投标办法 30): each
   bidder decrypts its own bid; a failed attempt is recorded and may be retried within the window.
   When the window ends, every bid still sealed is 撤销 (``revoked_by_bidder``): the bidder's own
-  fault. The agency may mark a bid as a platform fault first: 撤回 (``withdrawn_platform_fault``),
-  "因投标人之外的原因造成投标文件未解密的，视为撤回" (电子招标投标办法 31). The other bids proceed.
+  fault, its bid bond may be kept (``Bond.MAY_BE_KEPT``). The agency may mark a bid as a
+  platform fault first, with its stated reason: 撤回 (``withdrawn_platform_fault``),
+  "因投标人之外的原因造成投标文件未解密的，视为撤回" (电子招标投标办法 31), the bond is returned
+  (``Bond.RETURNED``). The other bids proceed. Bids that share a completion millisecond keep
+  the order of their uploads in the log.
 * **Backup key** (optional [M]): after the window, k of the n opening officials submit their
   shares; the rebuilt key opens the bids withdrawn for a platform fault, and nothing else.
 * **唱标** (``Reveal``): once every bid is decrypted or accounted for, or the window has ended,
   names, prices and the 开标一览表 are revealed to all at once (O87 41; 电子招标投标办法 30).
 * **Objections** (O87 42): within ``objection_window_ms`` after 唱标 bidders raise objections,
-  the agency answers them; all are visible. Absent bidders are deemed to accept.
+  the agency answers them; all are visible. Absent bidders are deemed to accept; a bidder that
+  did not sign in and whose bid the agency ruled a platform fault was not absent (it could not
+  act) and is recorded apart (``RecordConfirmed.platform_fault``).
 * **Confirmation**: the agency confirms the record once the objection window has ended and every
   objection is answered; the opening is concluded (O87 39: fully recorded).
 
@@ -45,7 +50,9 @@ from typing import Any, Final
 
 __all__ = [
     "BID_STATUS_ZH",
+    "EVENT_REASONS",
     "MAX_TEXT_LENGTH",
+    "REFUSAL_REASONS",
     "AnswerObjection",
     "BackupPolicy",
     "BackupRebuildFailed",
@@ -58,6 +65,7 @@ __all__ = [
     "BidSubmitted",
     "BidWithdrawn",
     "BidsClosed",
+    "Bond",
     "Command",
     "CommandRefused",
     "Confirm",
@@ -93,6 +101,7 @@ __all__ = [
     "SubmitShare",
     "Tick",
     "WithdrawBid",
+    "bond_of",
     "can_decrypt",
     "created",
     "decide",
@@ -139,6 +148,43 @@ BID_STATUS_ZH: Final = {
     BidStatus.REVOKED: "撤销",
     BidStatus.WITHDRAWN: "撤回",
 }
+
+
+class Bond(StrEnum):
+    """What becomes of the supplier's bid bond (投标保证金), by what became of its bid
+    (DOMAIN §2; 电子招标投标办法 31): the opening records the consequence; the refund itself is
+    not done here."""
+
+    MAY_BE_KEPT = "may_be_kept"  # 撤销, the bidder's own fault: the bond may be kept
+    RETURNED = "returned"  # 撤回, a fault outside the bidder: the bond is returned
+    ORDINARY = "ordinary"  # opened: the ordinary refund rules apply (Reg 33; O87 38)
+
+
+def bond_of(status: BidStatus) -> Bond | None:
+    """The bond consequence of a bid's status (None while it is still sealed)."""
+    return {BidStatus.DECRYPTED: Bond.ORDINARY, BidStatus.REVOKED: Bond.MAY_BE_KEPT,
+            BidStatus.WITHDRAWN: Bond.RETURNED}.get(status)
+
+
+#: Every reason code a ``CommandRefused`` of this module can carry (the pages have words for
+#: each: ``web/static/i18n.js``, ``herr.*``; ``tests/unit/test_opening_record.py`` checks both).
+REFUSAL_REASONS: Final = frozenset({
+    "already_answered", "already_confirmed", "already_decrypted", "already_rebuilt",
+    "already_revealed", "already_signed_in", "already_submitted", "already_withdrawn",
+    "backup_not_rebuilt", "bid_too_large", "bid_withdrawn", "deadline_passed",
+    "decryption_in_progress", "decryption_not_open", "invalid_digest", "no_backup", "no_bid",
+    "not_a_bidder", "not_an_official", "not_enough_shares", "not_invited", "not_revealed",
+    "not_signed_in", "not_withdrawn_for_fault", "objection_window_closed",
+    "objection_window_open", "objections_unanswered", "opening_failed", "reason_required",
+    "record_revealed", "same_bid", "share_already_submitted", "sign_in_closed",
+    "sign_in_not_open", "text_required", "unknown_objection", "window_closed", "window_open",
+})
+#: Every reason code this module itself puts in an event or on a bid (``hreason.*``): why a
+#: bid was not opened, why the opening failed, the defaults of a failed decryption or rebuild.
+EVENT_REASONS: Final = frozenset({
+    "revoked_by_bidder", "withdrawn_platform_fault", "too_few_bids", "decryption_failed",
+    "bad_share",
+})
 
 # ---------------------------------------------------------------------------------------------
 # Settings
@@ -301,11 +347,26 @@ class BidEntry:
     status: BidStatus = BidStatus.SEALED
     attempts: int = 0  # failed decryption attempts
     last_failure: str | None = None
-    reason: str | None = None  # why it was revoked / withdrawn
+    reason: str | None = None  # why it was revoked / withdrawn (a code of EVENT_REASONS)
     decrypted_at_ms: int | None = None
     by_backup: bool = False
     form: Mapping[str, Any] | None = None  # the 开标一览表, hidden until 唱标
     signer: Mapping[str, Any] | None = None
+    upload_seq: int = 0  # the log sequence of the upload: orders uploads of one millisecond
+    bond: Bond | None = None  # the bid bond's consequence, once the bid is not sealed
+    # The agency's ruling that the bid was not decrypted because of a platform fault: its
+    # stated reason, who ruled and when. Kept when the backup key opens the bid afterwards.
+    fault_reason: str | None = None
+    fault_by: str | None = None
+    fault_at_ms: int | None = None
+
+    @property
+    def ruling(self) -> dict[str, Any] | None:
+        """The agency's platform-fault ruling as the record shows it, or None."""
+        if self.fault_reason is None:
+            return None
+        return {"kind": "platform_fault", "reason": self.fault_reason, "by": self.fault_by,
+                "at_ms": self.fault_at_ms}
 
 
 @dataclass(frozen=True, slots=True)
@@ -614,8 +675,9 @@ class PlatformFaultMarked:
     seq: int
     supplier_id: str
     at_ms: int
-    reason: str
+    reason: str  # the agency's stated reason (1..2000 characters), kept in the record
     by: str
+    bond: str = Bond.RETURNED.value  # 撤回: the bid bond is returned
 
 
 @dataclass(frozen=True, slots=True)
@@ -633,6 +695,7 @@ class BidRevoked:
     supplier_id: str
     at_ms: int
     reason: str  # "revoked_by_bidder"
+    bond: str = Bond.MAY_BE_KEPT.value  # 撤销: the bid bond may be kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -696,6 +759,9 @@ class RecordConfirmed:
     at_ms: int
     by: str
     deemed_accepted: tuple[str, ...]  # absent bidders (O87 42)
+    # Bidders that did not sign in and whose bid the agency ruled a platform fault: they could
+    # not act, so they are not absent and not deemed to accept.
+    platform_fault: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -833,7 +899,8 @@ def _advance(state: OpeningState, now_ms: int) -> tuple[Event, ...]:
         state = evolve(state, event)
 
     if not state.closed and now_ms >= s.deadline_ms:
-        order = sorted(state.bids.values(), key=lambda b: (b.uploaded_at_ms, b.supplier_id))
+        # Upload order: the completion instant, then (same millisecond) the upload's sequence.
+        order = sorted(state.bids.values(), key=lambda b: (b.uploaded_at_ms, b.upload_seq))
         add(BidsClosed(state.seq + 1, now_ms, s.deadline_ms,
                        tuple(b.supplier_id for b in order), s.window_ends_ms))
         if len(order) < s.min_bids:
@@ -1107,8 +1174,12 @@ def _confirm(state: OpeningState, cmd: Confirm) -> tuple[Event, ...]:
         reason = "objection_window_open"
     if reason is not None:
         return _refuse("confirm", reason)
-    absent = tuple(s for s in state.bidders if s not in state.signed_in)
-    return (RecordConfirmed(state.seq + 1, cmd.now_ms, cmd.by, absent),)
+    # O87 42 deems absent bidders to accept; a bidder kept out by a platform fault (the
+    # agency's ruling on its bid) was not absent.
+    not_signed_in = [s for s in state.bidders if s not in state.signed_in]
+    fault = tuple(s for s in not_signed_in if state.bids[s].fault_reason is not None)
+    absent = tuple(s for s in not_signed_in if s not in fault)
+    return (RecordConfirmed(state.seq + 1, cmd.now_ms, cmd.by, absent, fault),)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1129,7 +1200,7 @@ def evolve(state: OpeningState, event: Event) -> OpeningState:
     if isinstance(event, BidSubmitted | BidReplaced):
         bids = dict(state.bids)
         bids[event.supplier_id] = BidEntry(event.supplier_id, event.sha256, event.size,
-                                           event.at_ms)
+                                           event.at_ms, upload_seq=event.seq)
         return replace(state, seq=seq, bids=bids)
     if isinstance(event, BidWithdrawn):
         bids = dict(state.bids)
@@ -1144,7 +1215,7 @@ def evolve(state: OpeningState, event: Event) -> OpeningState:
     if isinstance(event, BidDecrypted):
         bids = _with_bid(state, event.supplier_id, status=BidStatus.DECRYPTED,
                          decrypted_at_ms=event.at_ms, form=event.form, signer=event.signer,
-                         by_backup=event.by_backup, reason=None)
+                         by_backup=event.by_backup, reason=None, bond=Bond.ORDINARY)
         return replace(state, seq=seq, bids=bids)
     if isinstance(event, DecryptionFailed):
         bids = _with_bid(state, event.supplier_id, attempts=event.attempts,
@@ -1152,13 +1223,15 @@ def evolve(state: OpeningState, event: Event) -> OpeningState:
         return replace(state, seq=seq, bids=bids)
     if isinstance(event, PlatformFaultMarked):
         bids = _with_bid(state, event.supplier_id, status=BidStatus.WITHDRAWN,
-                         reason="withdrawn_platform_fault")
+                         reason="withdrawn_platform_fault", bond=Bond(event.bond),
+                         fault_reason=event.reason, fault_by=event.by,
+                         fault_at_ms=event.at_ms)
         return replace(state, seq=seq, bids=bids)
     if isinstance(event, DecryptionWindowEnded):
         return replace(state, seq=seq, window_ended_at_ms=event.at_ms)
     if isinstance(event, BidRevoked):
         bids = _with_bid(state, event.supplier_id, status=BidStatus.REVOKED,
-                         reason=event.reason)
+                         reason=event.reason, bond=Bond(event.bond))
         return replace(state, seq=seq, bids=bids)
     if isinstance(event, ShareSubmitted):
         return replace(state, seq=seq,
@@ -1190,7 +1263,9 @@ def evolve(state: OpeningState, event: Event) -> OpeningState:
 
 def opening_record(state: OpeningState) -> dict[str, Any]:
     """The opening record as read out at 唱标: every decrypted bid (upload order) with its
-    opening form, and every bid not opened with why (撤销 / 撤回). Names are added at the edge."""
+    opening form, and every bid not opened with why (撤销 / 撤回); each with what becomes of
+    its bid bond (``bond``, a ``Bond``) and the agency's platform-fault ruling if there was one
+    (``ruling``: its stated reason, who, when). Names are added at the edge."""
     opened: list[dict[str, Any]] = []
     not_opened: list[dict[str, Any]] = []
     for supplier_id in state.bidders:
@@ -1206,6 +1281,8 @@ def opening_record(state: OpeningState) -> dict[str, Any]:
                 "by_backup": bid.by_backup,
                 "signer": dict(bid.signer or {}),
                 "form": dict(bid.form or {}),
+                "bond": _bond_value(bid),
+                "ruling": bid.ruling,
             })
         else:
             not_opened.append({
@@ -1216,6 +1293,8 @@ def opening_record(state: OpeningState) -> dict[str, Any]:
                 "reason": bid.reason,
                 "attempts": bid.attempts,
                 "last_failure": bid.last_failure,
+                "bond": _bond_value(bid),
+                "ruling": bid.ruling,
             })
     return {
         "opening_id": state.settings.opening_id,
@@ -1224,6 +1303,11 @@ def opening_record(state: OpeningState) -> dict[str, Any]:
         "opened": opened,
         "not_opened": not_opened,
     }
+
+
+def _bond_value(bid: BidEntry) -> str | None:
+    bond = bid.bond if bid.bond is not None else bond_of(bid.status)
+    return None if bond is None else bond.value
 
 
 # ---------------------------------------------------------------------------------------------

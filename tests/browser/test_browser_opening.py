@@ -222,3 +222,85 @@ async def test_a_rejoining_hall_page_catches_up_after_a_network_drop(
     await expect(agency.locator('#banners [data-banner="phase"]')).to_contain_text("不开标")
     caught_up: list[dict[str, Any]] = ui.messages(agency, "opening_caught_up")
     assert caught_up and caught_up[-1]["missed"] >= 1, caught_up
+
+
+async def test_the_hall_and_the_record_say_what_happened_to_each_bid_in_words(
+    ui: BrowserSession, machines: Path,
+) -> None:
+    """撤销 and 撤回 in words, with the bid bond and the agency's stated reason; a bidder kept
+    out by a platform fault is not among those deemed to accept (issue #10 §3, §7b)."""
+    live = ui.live
+    acc = live.accounts
+    bidders = ("s1", "s2", "s3", "s4")
+    ca = load_or_init_ca(live.services.settings.data_dir / "ca", now_ms=T0)
+    reason = "CA 服务中断，供应商3无法签到 / the CA service was down"
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+        def auth(key: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {acc[key].token}"}
+
+        created = await http.post("/api/openings", headers=auth("agency"), json={
+            "title": f"开标记录用词测试 {uuid.uuid4().hex[:4]}",
+            "purchaser_org_id": acc["purchaser"].org_id,
+            "invited_supplier_ids": [acc[k].org_id for k in bidders],
+            "settings": {"deadline_ms": DEADLINE, "objection_window_ms": 5 * MINUTE}})
+        assert created.status_code == 201, created.text
+        opening_id = created.json()["id"]
+        keys: dict[str, Keys] = {}
+        for n, key in enumerate(bidders):
+            keys[key] = issue(ca, acc[key].org_id, acc[key].name, machines / key,
+                              now_ms=T0 - 60 * MINUTE)
+            path = machines / f"{key}.cms"
+            keys[key].seal(path, form(20_000_000 + n), now_ms=T0)
+            uploaded = await http.put(f"/api/openings/{opening_id}/bid",
+                                      content=path.read_bytes(), headers=auth(key))
+            assert uploaded.status_code == 201, uploaded.text
+        await live.set_clock(DEADLINE)
+        for key in ("s1", "s2"):
+            assert (await http.post(f"/api/openings/{opening_id}/sign-in",
+                                    headers=auth(key))).status_code == 200
+            wrapped = await http.get(f"/api/openings/{opening_id}/bid/encrypted-key",
+                                     headers=auth(key))
+            done = await http.post(f"/api/openings/{opening_id}/decrypt", headers=auth(key),
+                                   json={"content_key_b64": keys[key].unwrap(
+                                       wrapped.json()["encrypted_key_b64"])})
+            assert done.status_code == 200, done.text
+        fault = await http.post(
+            f"/api/openings/{opening_id}/bids/{acc['s3'].org_id}/platform-fault",
+            headers=auth("agency"), json={"reason": reason})
+        assert fault.status_code == 200, fault.text
+
+        agency = await ui.open_as("agency", f"/app/openings/{opening_id}")
+        await hall_page(agency)
+        s3_row = agency.locator(f'#bidders tr[data-supplier="{acc["s3"].org_id}"]')
+        await expect(s3_row.locator(".bid-status")).to_have_text(
+            "撤回：因投标人之外的原因未能解密，视为撤回；投标保证金予以退还；"
+            f"代理机构认定平台故障：{reason}")
+        # the window ends: s4 never came, its bid is revoked (撤销) — live, in words
+        await live.set_clock(DEADLINE + 30 * MINUTE)
+        s4_row = agency.locator(f'#bidders tr[data-supplier="{acc["s4"].org_id}"]')
+        await expect(s4_row.locator(".bid-status")).to_have_text(
+            "撤销：解密时间内投标人未解密，视为撤销（投标人原因）；投标保证金可不予退还")
+        await agency.get_by_role("button", name="唱标").click()
+        not_opened = agency.locator("#not-opened")
+        await expect(not_opened).to_contain_text("投标保证金可不予退还")
+        await expect(not_opened).to_contain_text(reason)
+        await live.set_clock(DEADLINE + 36 * MINUTE)
+        await agency.get_by_role("button", name="确认开标记录").click()
+        await expect(agency.locator("#phase")).to_have_text("开标结束")
+        for code in ("revoked_by_bidder", "withdrawn_platform_fault", "may_be_kept"):
+            assert code not in await agency.locator("#main").inner_text()
+
+    record = await ui.open_as("s1", f"/app/openings/{opening_id}/record")
+    await expect(record.locator("#record tbody tr")).to_have_count(2)
+    await expect(record.locator("#deemed")).to_have_text(
+        f"未签到的投标人视为认可开标结果：{acc['s4'].name}")
+    await expect(record.locator("#platform-fault")).to_contain_text(acc["s3"].name)
+    await expect(record.locator("#deemed")).not_to_contain_text(acc["s3"].name)
+    s4 = record.locator(f'#not-opened li[data-supplier="{acc["s4"].org_id}"]')
+    await expect(s4).to_contain_text("撤销（解密时间内投标人未解密")
+    await record.get_by_role("button", name="English").click()
+    await expect(s4).to_contain_text("the bid bond may be kept")
+    await expect(record.locator("#platform-fault")).to_contain_text(
+        "not deemed to accept")
+    for code in ("revoked_by_bidder", "withdrawn_platform_fault", "may_be_kept"):
+        assert code not in await record.locator("#main").inner_text()

@@ -235,6 +235,13 @@ async def test_five_bidders_three_decrypt_one_never_does_one_platform_fault_and_
         assert wrong.status_code == 422
         assert wrong.json()["error"]["code"] == "bad_key_or_tampered"
         assert wrong.json()["error"]["details"]["attempts"] == 1
+        for blank in ({}, {"reason": "   "}, {"reason": "x" * 2001}):
+            unreasoned = await hall.post(
+                f"/api/openings/{opening_id}/bids/{hall.acc('s5').org_id}/platform-fault",
+                "agency", blank)
+            # a fault ruling must state its reason (1..2000 characters): nothing is recorded
+            assert (unreasoned.status_code, unreasoned.json()["error"]["code"]) == (
+                409, "reason_required"), unreasoned.text
         fault = await hall.post(
             f"/api/openings/{opening_id}/bids/{hall.acc('s5').org_id}/platform-fault", "agency",
             {"reason": "CA 服务中断，供应商5无法解密 / the CA service was down"})
@@ -309,6 +316,20 @@ async def test_five_bidders_three_decrypt_one_never_does_one_platform_fault_and_
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "开标记录" in page.text and doc["sha256"] in page.text
     assert "¥980,000.00" in page.text and hall.acc("s5").name in page.text
+    # 撤销 and 撤回 differ in the bid bond, and the agency's stated reason is in the record;
+    # the page says so in words, never in codes.
+    outcome = {e["supplier_id"]: (e["status"], e["bond"], (e["ruling"] or {}).get("reason"))
+               for e in doc["not_opened"]}
+    assert outcome == {
+        hall.acc("s4").org_id: ("revoked", "may_be_kept", None),
+        hall.acc("s5").org_id: ("withdrawn", "returned",
+                                "CA 服务中断，供应商5无法解密 / the CA service was down")}
+    assert {e["bond"] for e in doc["opened"]} == {"ordinary"}
+    assert doc["platform_fault"] == []
+    assert "投标保证金可不予退还" in page.text and "投标保证金予以退还" in page.text
+    assert "CA 服务中断，供应商5无法解密" in page.text
+    for code in ("revoked_by_bidder", "withdrawn_platform_fault", "may_be_kept"):
+        assert code not in page.text
     log = (await hall.http.get(f"/api/openings/{opening_id}/log",
                                headers=hall.auth("supervisor"))).json()
     assert log["chain_ok"] is True

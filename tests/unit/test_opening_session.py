@@ -726,3 +726,113 @@ def test_the_session_does_no_io_and_reads_no_clock() -> None:
 
     assert roots & {"asyncio", "redis", "sqlalchemy", "time", "datetime", "random", "os",
                     "secrets", "market", "web"} == set()
+
+
+# ---------------------------------------------------------------------------- what the record says
+
+
+def test_uploads_in_the_same_millisecond_keep_their_upload_order_not_the_supplier_ids() -> None:
+    state = opening()
+    # s3 completes first, s1 second, both in the same millisecond; then s2 replaces nothing.
+    state, _ = run(state, SubmitBid("s3", digest(3), 10, DEADLINE - 5),
+                   SubmitBid("s1", digest(1), 10, DEADLINE - 5),
+                   SubmitBid("s2", digest(2), 10, DEADLINE - 5))
+
+    decision = decide(state, Tick(DEADLINE))
+
+    assert decision.state.bidders == ("s3", "s1", "s2")
+    assert [decision.state.bids[s].upload_seq for s in ("s3", "s1", "s2")] == [2, 3, 4]
+
+
+def test_a_replacement_in_the_same_millisecond_takes_its_own_place_in_the_order() -> None:
+    state = opening()
+    state, _ = run(state, SubmitBid("s1", digest(1), 10, DEADLINE - 9),
+                   SubmitBid("s2", digest(2), 10, DEADLINE - 5),
+                   ReplaceBid("s1", digest(7), 10, DEADLINE - 5),
+                   SubmitBid("s3", digest(3), 10, DEADLINE - 5), Tick(DEADLINE))
+
+    assert state.bidders == ("s2", "s1", "s3")
+
+
+def test_the_bond_is_kept_for_a_revoked_bid_and_returned_for_a_withdrawn_one() -> None:
+    state = decrypted(opened(4), "s1", "s2")
+    state = decide(state, MarkPlatformFault("s4", "CA 服务中断", "usr_agency",
+                                            DEADLINE + 5 * MIN)).state
+
+    state, events = run(state, Tick(WINDOW_END), Reveal("usr_agency", WINDOW_END + 1))
+
+    assert [e for e in events if isinstance(e, BidRevoked)] == [
+        BidRevoked(state.seq - 1, "s3", WINDOW_END, "revoked_by_bidder", "may_be_kept")]
+    assert {s: state.bids[s].bond for s in ("s1", "s2", "s3", "s4")} == {
+        "s1": "ordinary", "s2": "ordinary", "s3": "may_be_kept", "s4": "returned"}
+    record = state.record
+    assert record is not None
+    assert [(e["supplier_id"], e["bond"]) for e in record["opened"]] == [
+        ("s1", "ordinary"), ("s2", "ordinary")]
+    assert [(e["supplier_id"], e["status"], e["bond"]) for e in record["not_opened"]] == [
+        ("s3", "revoked", "may_be_kept"), ("s4", "withdrawn", "returned")]
+
+
+def test_a_revoked_bid_ruled_a_platform_fault_gets_its_bond_back() -> None:
+    state = decide(decrypted(opened(3), "s1", "s2"), Tick(WINDOW_END)).state
+    assert state.bids["s3"].bond == "may_be_kept"
+
+    state = decide(state, MarkPlatformFault("s3", "断网", "usr_agency", WINDOW_END + 1)).state
+
+    assert (state.bids["s3"].status, state.bids["s3"].bond) == (BidStatus.WITHDRAWN, "returned")
+
+
+def test_the_agencys_stated_reason_for_a_fault_ruling_is_kept_on_the_bid_and_in_the_record(
+) -> None:
+    state = decrypted(opened(3, backup=BackupPolicy(2, ("o1", "o2"))), "s1")
+    state, _ = run(state,
+                   MarkPlatformFault("s2", "CA 服务中断 / CA down", "usr_agency", DEADLINE + MIN),
+                   MarkPlatformFault("s3", "平台存储故障", "usr_agency", DEADLINE + 2 * MIN),
+                   Tick(WINDOW_END), SubmitShare("o1", WINDOW_END + 1),
+                   SubmitShare("o2", WINDOW_END + 2), RecordBackupRebuild(True, WINDOW_END + 3),
+                   RecordBackupOpening("s3", FORM, SIGNER, WINDOW_END + 4),
+                   Reveal("usr_agency", WINDOW_END + 5))
+
+    assert state.bids["s2"].ruling == {"kind": "platform_fault",
+                                       "reason": "CA 服务中断 / CA down", "by": "usr_agency",
+                                       "at_ms": DEADLINE + MIN}
+    record = state.record
+    assert record is not None
+    assert record["not_opened"][0]["ruling"]["reason"] == "CA 服务中断 / CA down"
+    # opened by the backup key afterwards: the ruling stays, the bond follows the bid.
+    s3 = next(e for e in record["opened"] if e["supplier_id"] == "s3")
+    assert (s3["by_backup"], s3["bond"], s3["ruling"]["reason"]) == (True, "ordinary",
+                                                                       "平台存储故障")
+    s1 = next(e for e in record["opened"] if e["supplier_id"] == "s1")
+    assert s1["ruling"] is None
+
+
+def test_a_bidder_kept_out_by_a_platform_fault_is_not_deemed_to_accept() -> None:
+    state = with_bids(3)
+    state, _ = run(state, Tick(DEADLINE), SignIn("s1", DEADLINE + 1))
+    state = decrypted(state, "s1")
+    state, _ = run(state, MarkPlatformFault("s2", "签到服务中断", "usr_agency", DEADLINE + 2),
+                   Tick(WINDOW_END), Reveal("a", WINDOW_END))
+
+    decision = decide(state, Confirm("a", WINDOW_END + 15 * MIN))
+
+    confirmed = decision.events[-1]
+    assert isinstance(confirmed, RecordConfirmed)
+    assert confirmed.deemed_accepted == ("s3",)
+    assert confirmed.platform_fault == ("s2",)
+    assert event_from_dict(event_to_dict(confirmed)) == confirmed
+
+
+def test_an_old_log_without_the_new_fields_still_replays() -> None:
+    state = with_bids(3)
+    state, events = run(state, Tick(DEADLINE),
+                        MarkPlatformFault("s2", "断网", "a", DEADLINE + 1), Tick(WINDOW_END))
+    old = []
+    for event in events:
+        data = event_to_dict(event)  # type: ignore[arg-type]
+        data.pop("bond", None)
+        old.append(event_from_dict(data))
+
+    assert [getattr(e, "bond", None) for e in old if isinstance(e, BidRevoked
+                                                                | PlatformFaultMarked)] == [
+        "returned", "may_be_kept", "may_be_kept"]

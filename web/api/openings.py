@@ -31,11 +31,10 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import html
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any, Final
 
@@ -62,10 +61,10 @@ from bidroom.opening.certificates import (
 )
 from bidroom.opening.custody import seal_share
 from bidroom.opening.hall import (
-    named_record,
     personal_view,
     snapshot_view,
 )
+from bidroom.opening.record import named_record, record_document, render_record_html
 from bidroom.opening.runner import (
     CA_DIR,
     OpeningRunner,
@@ -106,7 +105,7 @@ from bidroom.opening.store import (
     OpeningShareRow,
     verify_chain,
 )
-from bidroom.receipts import PlatformKey, canonical_json, sign_document
+from bidroom.receipts import PlatformKey, sign_document
 from market.identity import certificate_names, login_supplier
 from market.registry import OrgKind, Principal, Role
 from web.api.common import (
@@ -420,6 +419,10 @@ _KEY_INPUT = obj({"content_key_b64": {**STRING, "description": "the 32-byte cont
                  [], closed=True)
 _RECORD = obj({"v": {"const": 1}, "kind": {"const": "opening_record"}, "opening_id": ID,
                "opened": {"type": "array"}, "not_opened": {"type": "array"},
+               "deemed_accepted": {"type": "array"},
+               "platform_fault": {"type": "array", "description": "bidders that did not sign "
+                                  "in and whose bid was ruled a platform fault: not absent, "
+                                  "not deemed to accept"},
                "sha256": STRING, "key_id": STRING, "signature": STRING},
               ["kind", "opening_id", "opened", "not_opened", "sha256", "signature"])
 
@@ -970,8 +973,9 @@ async def decrypt_bid(request: Request) -> Response:
     summary_en="Mark a platform fault (撤回)",
     description=(
         "The bid was not decrypted for a reason outside the bidder (电子招标投标办法 31): it is "
-        "withdrawn (撤回, the bond is returned), recorded with the reason. Until 唱标, also "
-        "for a bid already revoked at the end of the window."
+        "withdrawn (撤回, the bond is returned). The stated reason goes into the log and the "
+        "signed record (the bid's `ruling`). Until 唱标, also for a bid already revoked at the "
+        "end of the window."
     ),
     who=MANAGER,
     body=obj({"reason": {**STRING, "minLength": 1, "maxLength": MAX_TEXT_LENGTH}},
@@ -1094,7 +1098,8 @@ async def answer_objection(request: Request) -> Response:
     summary_en="Confirm the opening record",
     description=(
         "After the objection window, with every objection answered; absent bidders are deemed "
-        "to accept (O87 42). The opening is concluded."
+        "to accept (O87 42), except a bidder whose bid was ruled a platform fault: it could not "
+        "act and the record lists it under `platform_fault`. The opening is concluded."
     ),
     who=MANAGER,
     responses={200: Reply("confirmed", obj({"opening_id": ID, "seq": COUNT, "at_ms": MS,
@@ -1198,50 +1203,10 @@ async def submit_backup_share(request: Request) -> Response:
 
 
 async def _record_document(services: Services, opening_id: str) -> dict[str, Any]:
-    """The signed opening record: the record as revealed, the objections and answers, the
-    confirmation, and the log entry it rests on; ``sha256`` over the canonical JSON of
-    everything else, then the platform's signature over all of it."""
-    row = await services.openings.store.get(opening_id)
-    assert row is not None
+    """The signed opening record (``bidroom.opening.record``), names from the registry."""
     state = await services.openings.state(opening_id)
-    if state.record is None:
-        raise ConflictError(refusal_message("not_revealed"), code="not_revealed")
-    names = await _names(services, state.bidders)
-    log = await services.openings.store.log(opening_id)
-    anchor = [r for r in log if r.kind != "noted"][-1]
-    confirmed = next((r.data for r in reversed(log) if r.kind == "record_confirmed"), None)
-    core: dict[str, Any] = {
-        "v": 1,
-        "kind": "opening_record",
-        "opening_id": opening_id,
-        "title": row.title,
-        "title_en": row.title_en,
-        "purchaser": await _org_ref(services, row.purchaser_org_id),
-        "agency": await _org_ref(services, row.agency_org_id),
-        "deadline_ms": state.settings.deadline_ms,
-        "opened_at_ms": state.settings.deadline_ms,  # O87 39: the opening is the deadline
-        "bids_closed_at_ms": state.closed_at_ms,  # when the server recorded it
-        "revealed_at_ms": state.revealed_at_ms,
-        "confirmed_at_ms": state.confirmed_at_ms,
-        "status": "confirmed" if state.confirmed_at_ms is not None else "revealed",
-        "bids_at_deadline": len(state.bidders),
-        "opened": (named_record(state.record, names) or {}).get("opened", []),
-        "not_opened": (named_record(state.record, names) or {}).get("not_opened", []),
-        "objections": [
-            {"objection_id": o.objection_id, "supplier_id": o.supplier_id,
-             "name": names.get(o.supplier_id, ("", ""))[0], "text": o.text,
-             "raised_at_ms": o.raised_at_ms, "answer": o.answer,
-             "answered_at_ms": o.answered_at_ms}
-            for o in state.objections
-        ],
-        "deemed_accepted": [] if confirmed is None else [
-            {"supplier_id": s, "name": names.get(s, ("", ""))[0]}
-            for s in confirmed.get("deemed_accepted", [])
-        ],
-        "log": {"seq": anchor.seq, "hash": anchor.hash},
-    }
-    digest = hashlib.sha256(canonical_json(core)).hexdigest()
-    return sign_document(services.platform_key, {**core, "sha256": digest})
+    return await record_document(services.openings.store, state, services.platform_key,
+                                 lambda org_ids: _names(services, org_ids))
 
 
 @ops.add(
@@ -1262,91 +1227,6 @@ async def _record_document(services: Services, opening_id: str) -> dict[str, Any
 async def get_opening_record(request: Request) -> Response:
     services, _, opening = await _load(request)
     return json_response(await _record_document(services, opening.row.id))
-
-
-def _when(ms: int | None) -> str:
-    if ms is None:
-        return "—"
-    return datetime.fromtimestamp(ms / 1000, tz=BEIJING).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _yuan(fen: Any) -> str:
-    if isinstance(fen, bool) or not isinstance(fen, int):
-        return "—"
-    return f"¥{fen // 100:,}.{fen % 100:02d}"
-
-
-def render_record_html(doc: dict[str, Any]) -> str:
-    """A printable page of a signed record (Chinese first); every value escaped."""
-    e = html.escape
-
-    def cell(value: Any) -> str:
-        return f"<td>{e(str(value))}</td>"
-
-    opened_rows = []
-    for entry in doc["opened"]:
-        form = entry.get("form", {})
-        items = "; ".join(f"{i.get('name', '')}: {i.get('value', '')}"
-                          for i in form.get("items", []) if isinstance(i, dict))
-        opened_rows.append(
-            "<tr>" + cell(entry["order"]) + cell(f"{entry['name']} {entry.get('name_en', '')}")
-            + cell(_yuan(form.get("total_price_fen"))) + cell(form.get("delivery_days", "—"))
-            + cell(form.get("warranty_months", "—")) + cell(items or "—")
-            + cell("备用密钥 backup key" if entry.get("by_backup") else "投标人 bidder")
-            + f"<td class=mono>{e(entry['sha256'])}</td></tr>")
-    not_opened_rows = [
-        "<tr>" + cell(f"{entry['name']} {entry.get('name_en', '')}")
-        + cell(f"{entry['status_zh']} {entry['status']}") + cell(entry.get("reason") or "—")
-        + "</tr>" for entry in doc["not_opened"]]
-    objection_rows = [
-        "<tr>" + cell(o["objection_id"]) + cell(o["name"]) + cell(o["text"])
-        + cell(o.get("answer") or "—") + "</tr>" for o in doc["objections"]]
-    deemed = ", ".join(d["name"] for d in doc["deemed_accepted"]) or "—"
-    agency = (doc.get("agency") or {}).get("name", "—")
-    purchaser = (doc.get("purchaser") or {}).get("name", "—")
-    return f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<title>开标记录 Opening record — {e(doc['title'])}</title>
-<style>
-body {{ font-family: "Noto Serif CJK SC", "Songti SC", serif; margin: 2em; }}
-table {{ border-collapse: collapse; width: 100%; margin-bottom: 1.5em; }}
-th, td {{ border: 1px solid #444; padding: 4px 6px; text-align: left; vertical-align: top; }}
-th {{ background: #eee; }} .mono {{ font-family: monospace; font-size: 0.75em; }}
-footer {{ font-size: 0.8em; word-break: break-all; }}
-@media print {{ body {{ margin: 0; }} }}
-</style></head><body>
-<h1>开标记录 <small>Opening record</small></h1>
-<table>
-<tr><th>项目 Project</th><td>{e(doc['title'])}<br>{e(doc.get('title_en') or '')}</td></tr>
-<tr><th>开标编号 Opening</th><td class=mono>{e(doc['opening_id'])}</td></tr>
-<tr><th>采购人 Purchaser</th><td>{e(purchaser)}</td></tr>
-<tr><th>代理机构 Agency</th><td>{e(agency)}</td></tr>
-<tr><th>投标截止 / 开标时间 Deadline = opening (O87 39)</th>
-<td>{_when(doc['deadline_ms'])} (北京时间 Beijing time)</td></tr>
-<tr><th>唱标时间 Revealed</th><td>{_when(doc['revealed_at_ms'])}</td></tr>
-<tr><th>确认时间 Confirmed</th><td>{_when(doc['confirmed_at_ms'])}</td></tr>
-<tr><th>截止时投标人数 Bids at the deadline</th><td>{e(str(doc['bids_at_deadline']))}</td></tr>
-</table>
-<h2>唱标 <small>Bids opened</small></h2>
-<table><tr><th>序号 No.</th><th>投标人 Bidder</th><th>投标总价 Total price</th>
-<th>交货期（天）Delivery (days)</th><th>质保期（月）Warranty (months)</th>
-<th>开标一览表 Items</th><th>解密 Decrypted by</th><th>密文 SHA-256 Ciphertext</th></tr>
-{''.join(opened_rows) or '<tr><td colspan=8>—</td></tr>'}</table>
-<h2>未解密的投标 <small>Bids not opened (撤销: bidder's fault; 撤回: platform fault)</small></h2>
-<table><tr><th>投标人 Bidder</th><th>状态 Status</th><th>原因 Reason</th></tr>
-{''.join(not_opened_rows) or '<tr><td colspan=3>—</td></tr>'}</table>
-<h2>异议与答复 <small>Objections and answers (O87 42)</small></h2>
-<table><tr><th>编号 No.</th><th>投标人 Bidder</th><th>异议 Objection</th><th>答复 Answer</th></tr>
-{''.join(objection_rows) or '<tr><td colspan=4>—</td></tr>'}</table>
-<p>未参加开标、视为认可开标结果的投标人 / absent, deemed to accept (O87 42): {e(deemed)}</p>
-<footer>
-<p>记录摘要 SHA-256: <span class=mono>{e(doc['sha256'])}</span></p>
-<p>平台签名 Platform signature (Ed25519, key {e(doc['key_id'])}):
-<span class=mono>{e(doc['signature'])}</span></p>
-<p>开标日志 Opening log: entry {e(str(doc['log']['seq']))},
-<span class=mono>{e(doc['log']['hash'])}</span></p>
-</footer></body></html>
-"""
 
 
 @ops.add(

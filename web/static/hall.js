@@ -35,6 +35,16 @@ function nameOf(entry) {
   return lang() === 'en' && entry.name_en ? entry.name_en : entry.name;
 }
 
+/** What became of a bid, in words: why it was not opened, its bond, the agency's ruling. */
+function outcomeWords(entry) {
+  const parts = [];
+  if (entry.reason) parts.push(t(`hreason.${entry.reason}`, {}, entry.reason));
+  // an opened bid's bond follows the ordinary rules: only a revoked or withdrawn one is news
+  if (entry.bond && entry.bond !== 'ordinary') parts.push(t(`bond.${entry.bond}`, {}, entry.bond));
+  if (entry.ruling && entry.ruling.reason) parts.push(t('hall.ruling', { reason: entry.ruling.reason }));
+  return parts.join('；');
+}
+
 // -- the hall's state, from the server only -----------------------------------------------------
 
 function bidder(supplierId) {
@@ -66,7 +76,10 @@ function applyEvent(ev) {
       break;
     case 'bid_decrypted': {
       const b = bidder(ev.supplier_id);
-      if (b) { b.status = 'decrypted'; b.status_zh = '已解密'; b.by_backup = ev.by_backup; }
+      if (b) {
+        b.status = 'decrypted'; b.status_zh = '已解密'; b.by_backup = ev.by_backup;
+        b.reason = null; b.bond = 'ordinary';
+      }
       break;
     }
     case 'decryption_failed': {
@@ -77,7 +90,10 @@ function applyEvent(ev) {
     case 'platform_fault':
     case 'bid_revoked': {
       const b = bidder(ev.supplier_id);
-      if (b) { b.status = ev.status; b.status_zh = ev.status_zh; b.reason = ev.reason; }
+      if (b) {
+        b.status = ev.status; b.status_zh = ev.status_zh; b.reason = ev.reason; b.bond = ev.bond;
+        if (ev.ruling) b.ruling = ev.ruling;
+      }
       break;
     }
     case 'window_ended':
@@ -206,8 +222,9 @@ function renderBidders() {
   table.hidden = false;
   $('bidders-empty').hidden = true;
   for (const b of hall.bidders) {
+    const outcome = outcomeWords(b);
     const status = t(`bidstatus.${b.status}`) + (b.attempts && b.status === 'sealed'
-      ? ` ${t('hall.attempts', { n: b.attempts })}` : '') + (b.reason ? `：${b.reason}` : '');
+      ? ` ${t('hall.attempts', { n: b.attempts })}` : '') + (outcome ? `：${outcome}` : '');
     tbody.append(el('tr', { 'data-supplier': b.supplier_id, class: b.supplier_id === user.org_id ? 'me' : null },
       el('td', {}, nameOf(b)),
       el('td', {}, b.signed_in ? t('hall.yes') : t('hall.no')),
@@ -240,7 +257,8 @@ function renderRecord() {
   const notOpened = hall.record.not_opened;
   $('not-opened').replaceChildren(...(notOpened.length ? [
     el('h3', {}, t('hall.not_opened')),
-    el('ul', {}, notOpened.map((n) => el('li', {}, `${nameOf(n)}：${t(`bidstatus.${n.status}`)}${n.reason ? `（${n.reason}）` : ''}`))),
+    el('ul', {}, notOpened.map((n) => el('li', { 'data-supplier': n.supplier_id },
+      `${nameOf(n)}：${t(`bidstatus.${n.status}`)}（${outcomeWords(n)}）`))),
   ] : []));
   $('record-link').href = `/app/openings/${encodeURIComponent(openingId)}/record`;
 }
@@ -294,7 +312,10 @@ function renderMe() {
     [t('hall.me.uploaded'), you.uploaded_at_ms ? dateTime(you.uploaded_at_ms) : '—'],
     [t('hall.me.signed_in'), el('span', { id: 'my-signed-in' }, you.signed_in ? t('hall.yes') : t('hall.no'))],
   ];
-  if (you.attempts) facts.push([t('hall.me.attempts'), `${you.attempts}（${you.last_failure || ''}）`]);
+  if (you.attempts) {
+    const why = you.last_failure ? t(`hfail.${you.last_failure}`, {}, t('hreason.decryption_failed')) : '';
+    facts.push([t('hall.me.attempts'), `${you.attempts}（${why}）`]);
+  }
   $('me-facts').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
   const live = connection.state === 'live';
   $('upload-box').hidden = !(p === 'scheduled' || p === 'sign_in');
@@ -357,8 +378,13 @@ function render() {
 
 // -- actions (the page changes when the server's event arrives, not before) ---------------------
 
+/** Words for a server code: the opening's own (herr.*, hfail.*), the shared ones, the server's. */
+function codeText(code, message) {
+  return t(`herr.${code}`, {}, t(`hfail.${code}`, {}, t(`err.${code}`, {}, message)));
+}
+
 function errText(err) {
-  if (err instanceof ApiError) return t(`err.${err.code}`, {}, err.message);
+  if (err instanceof ApiError) return codeText(err.code, err.message);
   return String(err);
 }
 
@@ -477,7 +503,7 @@ function onMessage(msg) {
     case 'error':
       if (msg.request === 'join_opening') {
         socket.stop();
-        setBanner('conn', 'bad', t(`err.${msg.code}`, {}, msg.message), { alert: true });
+        setBanner('conn', 'bad', codeText(msg.code, msg.message), { alert: true });
       }
       break;
     default:

@@ -13,6 +13,16 @@ function nameOf(entry) {
   return lang() === 'en' && entry.name_en ? entry.name_en : entry.name;
 }
 
+/** What became of a bid, in words: why it was not opened, its bond, the agency's ruling. */
+function outcomeWords(entry) {
+  const parts = [];
+  if (entry.reason) parts.push(t(`hreason.${entry.reason}`, {}, entry.reason));
+  // an opened bid's bond follows the ordinary rules: only a revoked or withdrawn one is news
+  if (entry.bond && entry.bond !== 'ordinary') parts.push(t(`bond.${entry.bond}`, {}, entry.bond));
+  if (entry.ruling && entry.ruling.reason) parts.push(t('hall.ruling', { reason: entry.ruling.reason }));
+  return parts.join('；');
+}
+
 function render() {
   if (!doc) return;
   $('room-title').textContent = titleOf(doc);
@@ -49,14 +59,17 @@ function render() {
   }));
   $('not-opened').replaceChildren(...(doc.not_opened.length ? [
     el('h3', {}, t('hall.not_opened')),
-    el('ul', {}, doc.not_opened.map((n) => el('li', {},
-      `${nameOf(n)}：${t(`bidstatus.${n.status}`)}${n.reason ? `（${n.reason}）` : ''}`))),
+    el('ul', {}, doc.not_opened.map((n) => el('li', { 'data-supplier': n.supplier_id },
+      `${nameOf(n)}：${t(`bidstatus.${n.status}`)}（${outcomeWords(n)}）`))),
   ] : []));
   $('record-objections').replaceChildren(...(doc.objections.length
     ? doc.objections.map((o) => el('li', {}, `#${o.objection_id} ${o.name}：${o.text} — ${t('hall.answer')}：${o.answer || '—'}`))
     : [el('li', { class: 'empty' }, t('hall.objections.none'))]));
   $('deemed').textContent = doc.deemed_accepted.length
-    ? t('record.deemed', { names: doc.deemed_accepted.map((d) => d.name).join('、') }) : '';
+    ? t('record.deemed', { names: doc.deemed_accepted.map(nameOf).join('、') }) : '';
+  const fault = doc.platform_fault || [];
+  $('platform-fault').textContent = fault.length
+    ? t('record.platform_fault', { names: fault.map(nameOf).join('、') }) : '';
 }
 
 function download() {
