@@ -357,6 +357,7 @@ def serve(
     from bidroom.stores.embedded import EmbeddedRedis, EmbeddedRedisWatchdog
     from web.db import upgrade_database_sync
 
+    _check_port_free(settings.host, settings.port)  # before Redis and the migration
     embedded: EmbeddedRedis | None = None
     watchdog: EmbeddedRedisWatchdog | None = None
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -402,6 +403,40 @@ def serve(
                 _say("内置 Redis 已停止 / embedded Redis stopped")
         finally:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse (``BidroomError`` ``port_in_use``: one line naming the port, exit status 1) when
+    ``host:port`` cannot be bound, before anything is started or migrated.
+
+    Binds a throw-away socket the way uvicorn will (``SO_REUSEADDR``, so a port in TIME_WAIT
+    still counts as free) and closes it at once. Port 0 (any free port) is not checked.
+    """
+    import errno
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise BidroomError(f"cannot resolve the address to bind {host!r}: {exc.strerror} / "
+                         f"无法解析监听地址", code="bad_address") from exc
+    family, kind, proto, _, address = infos[0]
+    probe = socket.socket(family, kind, proto)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+    except OSError as exc:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise BidroomError(f"port {port} is already in use ({where}): stop what listens there "
+                             f"or pass --port / 端口 {port} 已被占用", code="port_in_use") from None
+        raise BidroomError(f"cannot bind port {port} ({where}): {exc.strerror or exc} / "
+                         f"无法监听端口 {port}", code="port_unavailable") from None
+    finally:
+        probe.close()
 
 
 def _export_settings(settings: Settings) -> None:

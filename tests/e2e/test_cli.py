@@ -304,3 +304,27 @@ async def test_demo_serves_its_accounts_and_two_auctions(tmp_path: Path) -> None
         assert banner.index("Bidroom 演示 / demo") < banner.index("Uvicorn running")
     finally:
         demo.close()
+
+
+async def test_serve_on_a_taken_port_exits_naming_the_port_before_starting_anything(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, out, err = await run_cli("serve", "--port", str(port), "--data-dir",
+                                         str(tmp_path / "data"))
+    finally:
+        taken.close()
+    assert status == 1, (out, err)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err  # one line, no traceback
+    assert f"port {port} is already in use" in lines[0]
+    # Checked first: no Redis was started, nothing was migrated.
+    assert not (tmp_path / "data" / "redis").exists()
+    assert not (tmp_path / "data" / "bidroom.db").exists()
+    assert "Redis" not in out
