@@ -293,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.set_defaults(handler=_cmd_admin_bootstrap)
     _add_ca_commands(commands)
     _add_bid_commands(commands)
+    _add_backup_commands(commands)
     return parser
 
 
@@ -1335,6 +1336,87 @@ def _cmd_bid_open(args: argparse.Namespace) -> int:
         print(f"  {item['name']}: {item['value']}")
     print(f"文件 / documents: {', '.join(opened.documents) or '-'}")
     print(f"投标包 / package: {opened.package_path} (sha256 {opened.package_sha256})")
+    return OK
+
+
+# ========================================================================= backup, restore
+
+
+def _add_stores(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis-url",
+        type=_setting_type("redis_url"),
+        metavar="URL",
+        help="Redis URL (BIDROOM_REDIS_URL, default: the embedded Redis of DATA_DIR/redis)",
+    )
+    _add_database_url(parser)
+    _add_data_dir(parser)
+
+
+def _add_backup_commands(commands: Any) -> None:
+    """``bidroom backup`` / ``bidroom restore``: every store in one archive (bidroom.backup)."""
+    backup = commands.add_parser(
+        "backup",
+        help="备份全部数据 / back up SQL, Redis, the CA, sealed bids and the platform key",
+        description=(
+            "把数据库（SQLite 在线备份或 pg_dump）、Redis 全部键、平台CA（DATA_DIR/ca）、"
+            "密封投标文件（DATA_DIR/openings）和平台密钥写入一个归档（0600）。服务器运行时也可备份。"
+            "归档不含供应商或评标人员的私钥；其中 CA 私钥和平台密钥须加密保管。\n"
+            "Write one archive (mode 0600) with the database (SQLite's online backup API, or "
+            "pg_dump for PostgreSQL), every Redis key (DUMP), the platform CA (DATA_DIR/ca), "
+            "the sealed bids (DATA_DIR/openings) and the platform key. Works while the server "
+            "runs. No supplier's or official's private key goes in; the CA key and the "
+            "platform key do: keep the archive encrypted (e.g. gpg -c). See docs/operations.md."
+        ),
+        formatter_class=_Formatter,
+    )
+    backup.add_argument("--out", required=True, metavar="FILE.tar.gz",
+                        help="归档文件（不覆盖）/ the archive to write (never overwritten)")
+    _add_stores(backup)
+    backup.set_defaults(handler=_cmd_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="从备份恢复到新的数据目录 / restore a backup into a fresh data dir",
+        description=(
+            "把 `bidroom backup` 的归档恢复到新的数据目录、空的 Redis 和（PostgreSQL 时）"
+            "空的数据库；先校验每个文件的 SHA-256。\n"
+            "Restore an archive of `bidroom backup` into a fresh data dir, an empty Redis and "
+            "(PostgreSQL) an empty database, after checking every member's SHA-256. Then run "
+            "`bidroom serve` on it."
+        ),
+        formatter_class=_Formatter,
+    )
+    restore.add_argument("archive", metavar="FILE.tar.gz", help="归档 / the archive")
+    _add_stores(restore)
+    restore.set_defaults(handler=_cmd_restore)
+
+
+def _store_settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(data_dir=args.data_dir, redis_url=args.redis_url,
+                             database_url=args.database_url)
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from bidroom.backup import create_backup
+
+    settings = _store_settings(args)
+    summary = create_backup(settings, Path(args.out).expanduser(), now=_now())
+    print(f"已备份 / backed up to {args.out}: {summary.sql} database, {summary.redis_keys} "
+          f"Redis keys, {len(summary.files) - 2} files ({summary.sealed_bids} sealed bids)")
+    print("归档含 CA 私钥和平台密钥，请加密保管 / the archive holds the CA key and the platform "
+          "key: keep it encrypted", file=sys.stderr)
+    return OK
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from bidroom.backup import restore_backup
+
+    settings = _store_settings(args)
+    summary = restore_backup(Path(args.archive).expanduser(), settings)
+    print(f"已恢复 / restored the backup of {summary.created_at} into {settings.data_dir}: "
+          f"{summary.sql} database, {summary.redis_keys} Redis keys, "
+          f"{len(summary.files) - 2} files ({summary.sealed_bids} sealed bids)")
     return OK
 
 
