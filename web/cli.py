@@ -977,20 +977,79 @@ def _add_ca_commands(commands: Any) -> None:
                       help="根密钥类型 / root key type (default ec-p256)")
     init.set_defaults(handler=_cmd_ca_init)
 
+    request = ca_commands.add_parser(
+        "request",
+        help="供应商端：生成密钥和证书请求 / supplier side: make keys and CSRs",
+        description=(
+            "在供应商自己的电脑上运行：生成签名密钥和加密密钥（私钥 0600，不离开本机）以及两个"
+            "证书请求（PKCS#10）sign.csr、enc.csr；只把两个 .csr 文件交给平台CA。\n"
+            "Run on the supplier's own machine: make the signing and the encryption key "
+            "(sign-key.pem, enc-key.pem, mode 0600; they never leave this machine) and one "
+            "PKCS#10 certificate request for each (sign.csr, enc.csr). Send only the two .csr "
+            "files to the platform CA (`bidroom ca sign-csr`)."
+        ),
+        formatter_class=_Formatter,
+    )
+    request.add_argument("--org-id", required=True,
+                         help="本机构在平台的编号 / your organisation id on the platform (org_…)")
+    request.add_argument("--name", required=True, help="机构名称 / organisation name")
+    request.add_argument("--out", required=True, metavar="DIR", help="输出目录 / output directory")
+    request.add_argument("--signing-key-type", choices=("ec-p256", "rsa-2048"),
+                         default="ec-p256",
+                         help="签名密钥类型 / signing key type (default ec-p256)")
+    request.set_defaults(handler=_cmd_ca_request)
+
+    sign_csr = ca_commands.add_parser(
+        "sign-csr",
+        help="CA：签发供应商证书请求 / CA: sign a supplier's certificate requests",
+        description=(
+            "平台CA签发供应商的证书请求（`bidroom ca request` 生成，或其他工具生成的 PKCS#10）。"
+            "--org-id 必须是平台已登记的机构；证书的机构名称取自登记信息。\n"
+            "Sign a supplier's PKCS#10 requests (from `bidroom ca request` or any other tool, "
+            "e.g. openssl req): each request's signature is checked, --org-id must name an "
+            "organisation registered on the platform (the database of --data-dir / "
+            "--database-url), and the certificate carries that organisation's registered name. "
+            "The usage (signing or encryption) comes from the key usage the request asks for, "
+            "or --usage. Writes sign-cert.pem and/or enc-cert.pem to --out."
+        ),
+        formatter_class=_Formatter,
+    )
+    _add_ca_dir(sign_csr)
+    _add_database_url(sign_csr)
+    sign_csr.add_argument("csr", nargs="+", metavar="REQUEST.csr",
+                          help="证书请求（PEM 或 DER）/ the request(s), PEM or DER")
+    sign_csr.add_argument("--org-id", required=True,
+                          help="已登记机构编号 / a registered organisation id (org_…)")
+    sign_csr.add_argument("--usage", choices=("signing", "encryption"),
+                          help="用途（请求未注明时）/ the usage, when a request names none "
+                          "(only with one request)")
+    sign_csr.add_argument("--out", required=True, metavar="DIR", help="输出目录 / output directory")
+    sign_csr.add_argument("--valid-days", type=int, default=365,
+                          help="有效期（天）/ validity in days (default 365)")
+    sign_csr.set_defaults(handler=_cmd_ca_sign_csr)
+
     issue = ca_commands.add_parser(
         "issue",
-        help="签发双证书 / issue a supplier's signing + encryption certificates",
+        help="仅演示：在本机生成供应商私钥并签发 / demo only: make a supplier's keys here, issue",
         description=(
-            "为供应商签发签名证书和加密证书，写入 --out 目录：sign-cert.pem, sign-key.pem, "
-            "enc-cert.pem, enc-key.pem（私钥交给供应商，CA 只保留证书）。\n"
-            "Issue a supplier's dual certificates and write the four files to --out (private "
-            "keys mode 0600: hand them to the supplier; the CA keeps only the certificates)."
+            "仅用于演示和测试：在运营方这台电脑上生成供应商的私钥并签发签名证书和加密证书，写入 "
+            "--out：sign-cert.pem, sign-key.pem, enc-cert.pem, enc-key.pem。正式使用时供应商"
+            "自己生成密钥（`bidroom ca request`），CA 只签发请求（`bidroom ca sign-csr`）。\n"
+            "Demo and tests only: generate the supplier's private keys here, on the operator's "
+            "machine, and issue its dual certificates into --out (keys mode 0600). For real "
+            "suppliers use `bidroom ca request` on the supplier's machine and `bidroom ca "
+            "sign-csr` here: then the operator never holds a supplier key. --org-id must name "
+            "a registered organisation."
         ),
         formatter_class=_Formatter,
     )
     _add_ca_dir(issue)
-    issue.add_argument("--org-id", required=True, help="机构编号 / organisation id (org_…)")
-    issue.add_argument("--name", required=True, help="机构名称 / organisation name")
+    _add_database_url(issue)
+    issue.add_argument("--org-id", required=True,
+                       help="已登记机构编号 / a registered organisation id (org_…)")
+    issue.add_argument("--name",
+                       help="机构名称（须与登记一致）/ organisation name (default and must be: the "
+                       "registered name)")
     issue.add_argument("--out", required=True, metavar="DIR", help="输出目录 / output directory")
     issue.add_argument("--valid-days", type=int, default=365,
                        help="有效期（天）/ validity in days (default 365)")
@@ -1065,14 +1124,113 @@ def _cmd_ca_init(args: argparse.Namespace) -> int:
     return OK
 
 
+def _registered_organisation(args: argparse.Namespace) -> tuple[str, str]:
+    """(id, name) of the organisation ``--org-id`` names in the platform's registry (the
+    database of ``--data-dir`` / ``--database-url``); ``unknown_organisation`` otherwise."""
+    from bidroom.errors import NotFoundError
+    from bidroom.stores.sql import make_engine, make_session_factory
+    from market.registry import Registry
+
+    settings = Settings.from_env(data_dir=args.data_dir, database_url=args.database_url)
+    url = settings.resolved_database_url()
+    if settings.database_url is None and not settings.sqlite_path.exists():
+        raise NotFoundError(
+            f"no platform database at {settings.sqlite_path} to check --org-id against: pass "
+            "the server's --data-dir or --database-url / 未找到平台数据库",
+            code="no_database")
+
+    async def look_up() -> Any:
+        engine = make_engine(url)
+        try:
+            return await Registry(make_session_factory(engine)).get_organisation(args.org_id)
+        finally:
+            await engine.dispose()
+
+    org = asyncio.run(look_up())
+    if org is None:
+        raise NotFoundError(
+            f"--org-id {args.org_id}: no such organisation is registered on the platform "
+            "(create it first: POST /api/organisations) / 机构未登记", code="unknown_organisation")
+    return str(org.id), str(org.name)
+
+
+def _cmd_ca_request(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives import serialization
+
+    from bidroom.errors import ConflictError
+    from bidroom.opening.ca import generate_key, make_csr, private_key_pem
+
+    out = Path(args.out).expanduser()
+    files = ("sign-key.pem", "enc-key.pem", "sign.csr", "enc.csr")
+    existing = [str(out / name) for name in files if (out / name).exists()]
+    if existing:
+        raise ConflictError(f"refusing to overwrite {', '.join(existing)}", code="file_exists")
+    sign_key = generate_key(args.signing_key_type)
+    enc_key = generate_key("rsa-2048")
+    pem = serialization.Encoding.PEM
+    contents = (
+        (private_key_pem(sign_key), 0o600),
+        (private_key_pem(enc_key), 0o600),
+        (make_csr(sign_key, org_id=args.org_id, name=args.name, usage="signing")
+         .public_bytes(pem), 0o644),
+        (make_csr(enc_key, org_id=args.org_id, name=args.name, usage="encryption")
+         .public_bytes(pem), 0o644),
+    )
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name, (data, mode) in zip(files, contents, strict=True):
+        fd = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as target:
+            target.write(data)
+        print(f"  {out / name}")
+    print("私钥留在本机；只把 sign.csr 和 enc.csr 交给平台CA / keep the keys on this machine; "
+          "send only sign.csr and enc.csr to the platform CA (bidroom ca sign-csr)")
+    return OK
+
+
+def _cmd_ca_sign_csr(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives import serialization
+
+    from bidroom.errors import ConflictError
+    from bidroom.opening.ca import PlatformCA, certificate_usages, load_csr
+
+    if args.usage and len(args.csr) != 1:
+        _error("--usage goes with one request only")
+        return USAGE
+    requests = [load_csr(_read_file(path)) for path in args.csr]  # all readable, or nothing
+    org_id, name = _registered_organisation(args)
+    ca = PlatformCA.load(_ca_dir(args))
+    out = Path(args.out).expanduser()
+    existing = [str(out / f) for f in ("sign-cert.pem", "enc-cert.pem") if (out / f).exists()]
+    if existing:  # checked before signing: an issued certificate is never left undelivered
+        raise ConflictError(f"refusing to overwrite {', '.join(existing)}", code="file_exists")
+    certificates = [ca.sign_csr(csr, org_id=org_id, name=name, now=_now(), usage=args.usage,
+                                valid_days=args.valid_days) for csr in requests]
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"已签发 / issued for {name} ({org_id}):")
+    for cert in certificates:
+        usage = "signing" if "signing" in certificate_usages(cert) else "encryption"
+        target = out / ("sign-cert.pem" if usage == "signing" else "enc-cert.pem")
+        if target.exists():
+            raise ConflictError(f"refusing to overwrite {target}", code="file_exists")
+        target.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        print(f"  {usage:<10}  serial {cert.serial_number:x}  {target}")
+    return OK
+
+
 def _cmd_ca_issue(args: argparse.Namespace) -> int:
     from bidroom.opening.ca import PlatformCA
 
+    org_id, registered = _registered_organisation(args)
+    if args.name is not None and args.name != registered:
+        raise ValidationError(
+            f"--name {args.name!r} is not the registered name of {org_id} ({registered!r})",
+            code="org_name_mismatch")
     ca = PlatformCA.load(_ca_dir(args))
-    pair = ca.issue_dual(args.org_id, args.name, now=_now(), valid_days=args.valid_days,
+    pair = ca.issue_dual(org_id, registered, now=_now(), valid_days=args.valid_days,
                          signing_key_type=args.signing_key_type)
     paths = pair.write(Path(args.out))
-    print(f"已签发 / issued for {args.name} ({args.org_id}):")
+    print(f"已签发（演示：私钥在本机生成）/ issued for {registered} ({org_id}) — demo: the "
+          "private keys were made on this machine:")
     print(f"  签名证书 signing     serial {pair.sign_cert.serial_number:x}")
     print(f"  加密证书 encryption  serial {pair.enc_cert.serial_number:x}")
     for path in paths:
