@@ -21,10 +21,15 @@ bad flag or setting). Subcommands:
 ``bidroom admin bootstrap``
     Offline receipt verification, printing the public key, migrating, and the first admin
     credential.
-``bidroom ca init|issue|revoke|list|import-root``
-    The platform CA for sealed remote bid openings (embedded/demo use; ``DATA_DIR/ca``):
-    create it, issue a supplier's dual signing + encryption certificates, revoke, list; and
-    trust a licensed CA's root (and its CRL) in ``DATA_DIR/ca/roots``.
+``bidroom ca init|request|sign-csr|issue|revoke|list|import-root``
+    The platform CA for sealed remote bid openings (``DATA_DIR/ca``): create it; on the
+    supplier's machine make its keys and PKCS#10 requests (``request``); sign them for a
+    registered organisation (``sign-csr``); ``issue`` (demo only: makes the supplier's keys on
+    the operator's machine); revoke, list; and trust a licensed CA's root (and its CRL) in
+    ``DATA_DIR/ca/roots``.
+``bidroom backup``, ``bidroom restore``
+    Everything a server keeps in one archive (SQL, Redis, the CA, the sealed bids, the
+    platform key), and back into a fresh data dir (``bidroom.backup``).
 ``bidroom bid seal|unwrap-key|open``
     The supplier's side of a sealed bid: build, sign and seal the package (prints the
     envelope's SHA-256); unwrap the content key at the opening (prints it in hex); open an
@@ -153,9 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bidroom",
         description=(
-            "Bidroom — 政府采购平台的实时引擎：在线反向竞价（网上竞价）。\n"
-            "Bidroom — the real-time engine of a government e-procurement platform: "
-            "live reverse auctions."
+            "Bidroom — 政府采购平台的实时引擎：在线反向竞价（网上竞价）；不见面开标（密封投标"
+            "文件加密上传、投标人解密、唱标和签名的开标记录）；平台CA（供应商签名证书和加密"
+            "证书，由供应商自己的证书请求签发）；供应商端的投标文件加密和解密；签名回执的离线"
+            "验证；备份与恢复；数据库迁移和管理员令牌。\n"
+            "Bidroom — the real-time engine of a government e-procurement platform: live "
+            "reverse auctions (serve, demo); sealed remote bid openings — encrypted uploads, "
+            "decryption by each bidder, the reveal and the signed record (served by serve); "
+            "the platform CA, which certifies suppliers' signing and encryption keys from "
+            "their own certificate requests (ca); the supplier's side of a sealed bid (bid); "
+            "offline verification of signed receipts (receipt, platform-key); backup and "
+            "restore of everything a server keeps (backup, restore); migrations and the "
+            "first admin token (db, admin)."
         ),
         epilog=(
             "快速开始 / quick start:  bidroom demo\n"

@@ -51,9 +51,14 @@ def test_bidroom_help_names_every_command_in_both_languages() -> None:
     done = subprocess.run([str(BIDROOM), "--help"], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    for command in ("serve", "demo", "receipt", "platform-key", "db", "admin"):
+    for command in ("serve", "demo", "receipt", "platform-key", "db", "admin", "ca", "bid",
+                    "backup", "restore"):
         assert command in done.stdout
     assert "反向竞价" in done.stdout and "reverse auctions" in done.stdout
+    # The whole tool, not only auctions (issue #10 §6).
+    for words in ("不见面开标", "sealed remote bid openings", "平台CA", "certificate requests",
+                  "备份与恢复", "backup and restore"):
+        assert words in done.stdout, words
 
 
 async def test_a_bad_flag_value_is_refused_naming_the_flag() -> None:
