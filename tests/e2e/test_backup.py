@@ -21,6 +21,7 @@ from bidroom.opening.ca import TrustStore, load_certificate, load_private_key
 from bidroom.opening.client import content_key_for
 from bidroom.opening.envelope import open_envelope
 from bidroom.opening.store import sha256_file
+from bidroom.stores.embedded import EmbeddedRedis
 from tests.e2e.server import ServerProcess, api_client, run_cli
 from tests.opening_kit import at
 
@@ -48,6 +49,10 @@ async def test_a_backup_restored_into_a_fresh_directory_opens_a_sealed_bid(
                                          "--out", str(archive))  # while it serves
         assert status == 0, err
         assert "3 sealed bids" in out
+        # The server's own Redis was used, and left running.
+        async with api_client(demo) as http:
+            assert (await http.get("/api/health")).status_code == 200
+        assert EmbeddedRedis(demo.data_dir / "redis").running()
     finally:
         demo.close()
     suppliers = demo.data_dir / "suppliers"  # "the suppliers' own machines" in the demo
@@ -115,6 +120,10 @@ async def test_restore_refuses_a_tampered_archive(tmp_path: Path) -> None:
     archive = tmp_path / "b.tar.gz"
     status, _, err = await run_cli("backup", "--data-dir", str(data), "--out", str(archive))
     assert status == 0, err
+    # No server ran: the backup started the embedded Redis for the copy and stopped it again.
+    assert not EmbeddedRedis(data / "redis").running()
+    status, _, err = await run_cli("backup", "--data-dir", str(data), "--out", str(archive))
+    assert status == 1 and "exists" in err  # never overwrites
     # Rewrite the archive with one byte of the database changed.
     tampered = tmp_path / "t.tar.gz"
     with tarfile.open(archive, "r:gz") as src, tarfile.open(tampered, "w:gz") as dst:
