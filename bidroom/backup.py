@@ -90,6 +90,9 @@ _CA_DIRS: Final = {
     "roots": re.compile(r"[^.].*\.(pem|crt|cer|crl)"),
 }
 _SCAN_COUNT: Final = 1000
+#: What a restore may write: the SQL and Redis copies, and only the data dir's known places.
+_RESTORABLE: Final = (SQLITE_MEMBER, PGDUMP_MEMBER, REDIS_MEMBER, f"data/{PLATFORM_KEY}",
+                      "data/ca/", "data/openings/")
 
 
 @dataclass
@@ -301,6 +304,8 @@ def create_backup(settings: Settings, out: Path, *, now: datetime) -> BackupSumm
     out = Path(out).absolute()
     if out.exists():
         raise ConflictError(f"{out} exists: choose another --out", code="file_exists")
+    if not out.parent.is_dir():
+        raise ValidationError(f"{out.parent} is not a directory", code="invalid_input")
     data_dir = settings.data_dir
     members: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bidroom-backup-") as tmp:
@@ -399,6 +404,8 @@ def restore_backup(archive: Path, settings: Settings) -> BackupSummary:
         staged: dict[str, Path] = {}
         for member in manifest["members"]:
             name = member["name"]
+            if not name.startswith(_RESTORABLE):
+                raise _corrupted(f"unexpected member {name!r}")
             target = work / _safe_name(name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(_read_member(tar, name))

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from bidroom.opening.ca import TrustStore, load_certificate, load_private_key
+from bidroom.opening.ca import (
+    TrustStore,
+    generate_key,
+    load_certificate,
+    load_private_key,
+    private_key_pem,
+)
 from bidroom.opening.client import content_key_for
 from bidroom.opening.envelope import open_envelope
 from bidroom.opening.store import sha256_file
@@ -113,13 +119,26 @@ async def test_a_backup_restored_into_a_fresh_directory_opens_a_sealed_bid(
         server.close()
 
 
-async def test_restore_refuses_a_tampered_archive(tmp_path: Path) -> None:
+async def test_keys_left_in_the_ca_folders_stay_out_and_a_tampered_archive_is_refused(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data"
     status, _, err = await run_cli("db", "upgrade", "--data-dir", str(data))
     assert status == 0, err
+    assert (await run_cli("ca", "init", "--data-dir", str(data)))[0] == 0
+    # A supplier's key written where it does not belong (`ca issue --out DATA_DIR/ca/issued`).
+    stray = private_key_pem(generate_key("rsa-2048"))
+    (data / "ca" / "issued" / "enc-key.pem").write_bytes(stray)
+    (data / "ca" / "roots").mkdir()
+    (data / "ca" / "roots" / "supplier.pem").write_bytes(stray)
     archive = tmp_path / "b.tar.gz"
     status, _, err = await run_cli("backup", "--data-dir", str(data), "--out", str(archive))
     assert status == 0, err
+    with tarfile.open(archive, "r:gz") as tar:
+        names = tar.getnames()
+        assert "data/ca/ca-key.pem" in names
+        for member in tar.getmembers():
+            assert stray not in tar.extractfile(member).read(), member.name  # type: ignore[union-attr]
     # No server ran: the backup started the embedded Redis for the copy and stopped it again.
     assert not EmbeddedRedis(data / "redis").running()
     status, _, err = await run_cli("backup", "--data-dir", str(data), "--out", str(archive))
