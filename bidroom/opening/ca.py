@@ -24,8 +24,14 @@ licensed CAs into a ``TrustStore`` with ``import_root``). Its directory::
     crl.pem         the current CRL, re-signed on every revocation
     issued/SERIAL.pem, revoked/SERIAL.json   what was issued and revoked (SERIAL in hex)
 
-The CA keeps only certificates; the suppliers' private keys are handed over once
-(``IssuedPair.write``) and belong on the supplier's machine.
+The CA keeps only certificates. **The path for real suppliers**: the supplier makes its keys
+and a PKCS#10 certificate request (CSR) per key on its own machine (``make_csr``; ``bidroom ca
+request``), sends only the CSRs, and the CA signs them (``PlatformCA.sign_csr``; ``bidroom ca
+sign-csr``): the CA checks the CSR's self-signature (proof that the requester holds the key,
+``bad_csr_signature``) and puts in the certificate the organisation id and name the *CA* was
+given (from the platform's registry), never the CSR's own subject. ``issue_dual`` generates
+both private keys on the CA's side and hands them over once (``IssuedPair.write``): for the demo
+and tests only, because the operator then had the supplier's keys.
 
 ``TrustStore.verify`` chains a certificate to a trusted root with
 ``cryptography.x509.verification`` (the WebPKI profile for CA certificates; for end-entity
@@ -96,8 +102,10 @@ __all__ = [
     "generate_key",
     "identity_of",
     "load_certificate",
+    "load_csr",
     "load_private_key",
     "make_challenge",
+    "make_csr",
     "private_key_pem",
     "verify_login_signature",
 ]
@@ -357,6 +365,58 @@ def _replace_file(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.unlink(tmp)
 
 
+# ====================================================================== certificate requests
+
+
+def load_csr(data: bytes | str) -> x509.CertificateSigningRequest:
+    """A PKCS#10 certificate request from PEM or DER bytes; ``invalid_csr`` otherwise."""
+    raw = data.encode("utf-8", "replace") if isinstance(data, str) else bytes(data)
+    try:
+        if raw.lstrip().startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_csr(raw)
+        return x509.load_der_x509_csr(raw)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ValidationError(f"not a certificate request (PKCS#10): {exc}",
+                              code="invalid_csr") from exc
+
+
+def make_csr(key: PrivateKey, *, org_id: str, name: str,
+             usage: Usage) -> x509.CertificateSigningRequest:
+    """The supplier's side: a CSR for ``key`` (signed with it, SHA-256), naming the
+    organisation and requesting the key usage of ``usage`` (as the CA will set it)."""
+    if usage not in USAGES:
+        raise ValidationError(f"unknown usage {usage!r}", code="invalid_input")
+    return (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(_subject(org_id, name))
+        .add_extension(
+            _SIGNING_KEY_USAGE if usage == "signing" else _ENCRYPTION_KEY_USAGE, critical=True
+        )
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _requested_usage(csr: x509.CertificateSigningRequest) -> Usage | None:
+    try:
+        requested = csr.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError as exc:
+        raise ValidationError(f"a malformed extension request: {exc}",
+                              code="invalid_csr") from exc
+    signs = requested.digital_signature or requested.content_commitment
+    if signs and requested.key_encipherment:
+        raise ValidationError(
+            "one key for both signing and encryption: a dual pair needs two keys and two "
+            "requests", code="invalid_csr",
+        )
+    if signs:
+        return "signing"
+    if requested.key_encipherment:
+        return "encryption"
+    return None
+
+
 # =============================================================================== platform CA
 
 
@@ -580,7 +640,8 @@ class PlatformCA:
         """Issue a supplier's dual pair: a signing certificate (EC P-256 or RSA-2048 key;
         digitalSignature + nonRepudiation) and an encryption certificate (RSA-2048 key;
         keyEncipherment). The keys are generated here and returned once; the CA keeps
-        only the certificates."""
+        only the certificates. Demo and tests only: the keys were made on the CA's side.
+        Real suppliers make their own keys and send CSRs (``sign_csr``)."""
         if signing_key_type not in ("ec-p256", "rsa-2048"):
             raise ValidationError(
                 "a signing key is ec-p256 or rsa-2048", code="invalid_input"
@@ -597,6 +658,74 @@ class PlatformCA:
             usage="encryption", now=now, valid_days=valid_days,
         )
         return IssuedPair(sign_cert, sign_key, enc_cert, enc_key)
+
+    def sign_csr(
+        self,
+        csr: x509.CertificateSigningRequest,
+        *,
+        org_id: str,
+        name: str,
+        now: datetime,
+        usage: Usage | None = None,
+        valid_days: int = 365,
+    ) -> x509.Certificate:
+        """Issue a certificate for the key of a supplier's CSR (PKCS#10).
+
+        The caller has checked that ``org_id`` names a registered organisation and passes
+        its registered ``name``: they, not the CSR's subject, go into the certificate. The
+        CSR must be signed by its own key (``bad_csr_signature``); if its subject names an
+        organisation id (``OU`` or ``serialNumber``) it must be ``org_id``
+        (``csr_subject_mismatch``). ``usage`` (signing or encryption) comes from the argument
+        or from the key usage the CSR requests (an extension request); both given must agree,
+        neither is ``invalid_csr``. Key checks as ``issue_certificate`` (an encryption key is
+        RSA ≥ 2048); a signing key is EC P-256/P-384 or RSA ≥ 2048 (``invalid_csr``).
+        """
+        if not isinstance(csr, x509.CertificateSigningRequest):
+            raise ValidationError("not a certificate request", code="invalid_csr")
+        if not csr.is_signature_valid:
+            raise ValidationError(
+                "the certificate request's signature does not verify with its own public key "
+                "(damaged, or not made with that key) / 证书请求签名无效",
+                code="bad_csr_signature",
+            )
+        requested = _requested_usage(csr)
+        if usage is not None and requested is not None and usage != requested:
+            raise ValidationError(
+                f"the request asks for a {requested} certificate, not {usage}",
+                code="invalid_csr",
+            )
+        chosen = usage or requested
+        if chosen not in USAGES:
+            raise ValidationError(
+                "the request names no key usage: say whether it is for the signing or the "
+                "encryption certificate", code="invalid_csr",
+            )
+        claimed = _name_attribute(csr.subject, NameOID.ORGANIZATIONAL_UNIT_NAME) or (
+            _name_attribute(csr.subject, NameOID.SERIAL_NUMBER))
+        if claimed is not None and claimed != org_id:
+            raise ValidationError(
+                f"the request is for organisation {claimed}, not {org_id}",
+                code="csr_subject_mismatch",
+            )
+        try:
+            key = csr.public_key()
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise ValidationError(f"unreadable public key: {exc}", code="invalid_csr") from exc
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            if chosen != "signing" or key.curve.name not in ("secp256r1", "secp384r1"):
+                raise ValidationError(
+                    "an EC key (P-256 or P-384) can only be a signing key", code="invalid_csr"
+                )
+        elif isinstance(key, rsa.RSAPublicKey):
+            if key.key_size < 2048:
+                raise ValidationError("an RSA key needs at least 2048 bits", code="invalid_csr")
+        else:
+            raise ValidationError(
+                f"a {type(key).__name__} key: only EC and RSA keys are certified",
+                code="invalid_csr",
+            )
+        return self.issue_certificate(key, org_id=org_id, name=name, usage=chosen, now=now,
+                                      valid_days=valid_days)
 
     # ---------------------------------------------------------------------- revocation
 

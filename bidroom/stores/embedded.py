@@ -241,6 +241,12 @@ class EmbeddedRedis:
             self._adopt_or_launch()
             return self.url
 
+    def running(self) -> bool:
+        """Is a redis-server of this ``data_dir`` alive now? (Starts nothing; ``bidroom
+        backup`` asks, to stop afterwards only a server it started itself.)"""
+        pid = self._read_pidfile()
+        return pid is not None and _pid_alive(pid) and self._is_our_process(pid)
+
     def stop(self) -> None:
         """Shut the server of ``data_dir`` down (AOF flushed) and wait until it has exited.
 

@@ -51,9 +51,14 @@ def test_bidroom_help_names_every_command_in_both_languages() -> None:
     done = subprocess.run([str(BIDROOM), "--help"], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    for command in ("serve", "demo", "receipt", "platform-key", "db", "admin"):
+    for command in ("serve", "demo", "receipt", "platform-key", "db", "admin", "ca", "bid",
+                    "backup", "restore"):
         assert command in done.stdout
     assert "反向竞价" in done.stdout and "reverse auctions" in done.stdout
+    # The whole tool, not only auctions (issue #10 §6).
+    for words in ("不见面开标", "sealed remote bid openings", "平台CA", "certificate requests",
+                  "备份与恢复", "backup and restore"):
+        assert words in done.stdout, words
 
 
 async def test_a_bad_flag_value_is_refused_naming_the_flag() -> None:
@@ -304,3 +309,168 @@ async def test_demo_serves_its_accounts_and_two_auctions(tmp_path: Path) -> None
         assert banner.index("Bidroom 演示 / demo") < banner.index("Uvicorn running")
     finally:
         demo.close()
+
+
+async def test_serve_on_a_taken_port_exits_naming_the_port_before_starting_anything(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, out, err = await run_cli("serve", "--port", str(port), "--data-dir",
+                                         str(tmp_path / "data"))
+    finally:
+        taken.close()
+    assert status == 1, (out, err)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err  # one line, no traceback
+    assert f"port {port} is already in use" in lines[0]
+    # Checked first: no Redis was started, nothing was migrated.
+    assert not (tmp_path / "data" / "redis").exists()
+    assert not (tmp_path / "data" / "bidroom.db").exists()
+    assert "Redis" not in out
+
+
+# ------------------------------------------------------------- certificates from CSRs
+
+
+async def _register_supplier(data_dir: Path, name: str) -> str:
+    """A supplier organisation registered in ``data_dir``'s database; its id."""
+    from bidroom.stores.sql import make_engine, make_session_factory
+    from market.registry import OrgKind, Registry
+
+    status, _, err = await run_cli("db", "upgrade", "--data-dir", str(data_dir))
+    assert status == 0, err
+    engine = make_engine(f"sqlite+aiosqlite:///{data_dir / 'bidroom.db'}")
+    try:
+        org = await Registry(make_session_factory(engine)).create_organisation(
+            name, OrgKind.SUPPLIER, size_class="small", now_ms=1_900_000_000_000)
+    finally:
+        await engine.dispose()
+    return org.id
+
+
+async def test_a_supplier_makes_its_keys_and_csrs_and_the_ca_signs_them(
+    tmp_path: Path,
+) -> None:
+    from cryptography import x509
+
+    from bidroom.opening.ca import TrustStore, certificate_usages, load_certificate
+    from bidroom.opening.client import content_key_for, seal_bid_files
+    from tests.opening_kit import form
+
+    data = tmp_path / "var"
+    org_id = await _register_supplier(data, "杭州之江办公设备经营部")
+    status, _, err = await run_cli("ca", "init", "--data-dir", str(data))
+    assert status == 0, err
+
+    mine = tmp_path / "supplier"  # the supplier's own machine
+    status, out, err = await run_cli("ca", "request", "--org-id", org_id, "--name",
+                                     "之江（自填名称）", "--out", str(mine))
+    assert status == 0, err
+    assert sorted(p.name for p in mine.iterdir()) == [
+        "enc-key.pem", "enc.csr", "sign-key.pem", "sign.csr"]
+    assert (mine / "enc-key.pem").stat().st_mode & 0o077 == 0
+
+    certs = tmp_path / "issued"
+    status, out, err = await run_cli("ca", "sign-csr", str(mine / "sign.csr"),
+                                     str(mine / "enc.csr"), "--org-id", org_id,
+                                     "--data-dir", str(data), "--out", str(certs))
+    assert status == 0, err
+    assert sorted(p.name for p in certs.iterdir()) == ["enc-cert.pem", "sign-cert.pem"]
+    assert "杭州之江办公设备经营部" in out and "serial" in out
+    sign_cert = load_certificate((certs / "sign-cert.pem").read_bytes())
+    enc_cert = load_certificate((certs / "enc-cert.pem").read_bytes())
+    assert certificate_usages(sign_cert) == {"signing"}
+    assert certificate_usages(enc_cert) == {"encryption"}
+    cn = x509.oid.NameOID.COMMON_NAME
+    assert sign_cert.subject.get_attributes_for_oid(cn)[0].value == "杭州之江办公设备经营部"
+    trust = TrustStore([load_certificate((data / "ca" / "ca-cert.pem").read_bytes())])
+    now = sign_cert.not_valid_before_utc + (sign_cert.not_valid_after_utc
+                                            - sign_cert.not_valid_before_utc) / 2
+    assert trust.verify(enc_cert, at=now, usage="encryption").org_id == org_id
+    # The operator's side never had a supplier key.
+    for path in data.rglob("*"):
+        if path.is_file() and path.name not in ("ca-key.pem", "platform-key.pem"):
+            assert b"PRIVATE KEY" not in path.read_bytes(), path
+
+    # The pair works: seal with it, unwrap with the supplier's own key.
+    sealed = tmp_path / "bid.cms"
+    seal_bid_files(form=form(12_300_000), documents={"a.txt": b"x"},
+                   sign_cert=certs / "sign-cert.pem", sign_key=mine / "sign-key.pem",
+                   enc_cert=certs / "enc-cert.pem", out=sealed, now=now)
+    key = content_key_for(sealed, (certs / "enc-cert.pem").read_bytes(),
+                          (mine / "enc-key.pem").read_bytes())
+    assert len(key) == 32
+
+    # Signed once: the certificates are never overwritten.
+    status, _, err = await run_cli("ca", "sign-csr", str(mine / "sign.csr"), "--org-id", org_id,
+                                   "--data-dir", str(data), "--out", str(certs))
+    assert status == 1 and "refusing to overwrite" in err
+
+
+async def test_sign_csr_refuses_a_bad_signature_and_an_unknown_organisation(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "var"
+    org_id = await _register_supplier(data, "杭州西溪数码设备有限公司")
+    assert (await run_cli("ca", "init", "--data-dir", str(data)))[0] == 0
+    mine = tmp_path / "supplier"
+    assert (await run_cli("ca", "request", "--org-id", org_id, "--name", "西溪",
+                          "--out", str(mine)))[0] == 0
+
+    status, _, err = await run_cli("ca", "sign-csr", str(mine / "sign.csr"), "--org-id",
+                                   "org_nobody", "--data-dir", str(data),
+                                   "--out", str(tmp_path / "a"))
+    assert status == 1
+    assert "org_nobody" in err and "no such organisation is registered" in err
+    assert not (tmp_path / "a").exists()
+
+    from cryptography.hazmat.primitives import serialization
+
+    from bidroom.opening.ca import load_csr
+
+    der = bytearray(load_csr((mine / "sign.csr").read_bytes())
+                    .public_bytes(serialization.Encoding.DER))
+    der[-1] ^= 1
+    broken = tmp_path / "broken.csr"
+    broken.write_bytes(bytes(der))
+    status, _, err = await run_cli("ca", "sign-csr", str(broken), "--org-id", org_id,
+                                   "--data-dir", str(data), "--out", str(tmp_path / "b"))
+    assert status == 1 and "signature does not verify" in err
+    assert not (tmp_path / "b").exists()
+
+    # A request made for one organisation is not signed for another registered one.
+    other = await _register_supplier(data, "杭州钱江电脑科技有限公司")
+    status, _, err = await run_cli("ca", "sign-csr", str(mine / "sign.csr"), "--org-id", other,
+                                   "--data-dir", str(data), "--out", str(tmp_path / "c"))
+    assert status == 1 and f"is for organisation {org_id}" in err
+
+
+async def test_ca_issue_is_for_registered_organisations_only_and_says_it_is_for_demos(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "var"
+    org_id = await _register_supplier(data, "杭州之江办公设备经营部")
+    assert (await run_cli("ca", "init", "--data-dir", str(data)))[0] == 0
+    status, _, err = await run_cli("ca", "issue", "--data-dir", str(data), "--org-id",
+                                   "org_anything", "--name", "Anything", "--out",
+                                   str(tmp_path / "x"))
+    assert status == 1 and "no such organisation is registered" in err
+    assert not (tmp_path / "x").exists()
+    status, _, err = await run_cli("ca", "issue", "--data-dir", str(data), "--org-id", org_id,
+                                   "--name", "另一个名字", "--out", str(tmp_path / "y"))
+    assert status == 1 and "not the registered name" in err
+    status, out, err = await run_cli("ca", "issue", "--data-dir", str(data), "--org-id", org_id,
+                                     "--out", str(tmp_path / "z"))
+    assert status == 0, err
+    assert "demo" in out and len(list((tmp_path / "z").iterdir())) == 4
+
+    status, help_text, _ = await run_cli("ca", "issue", "--help")
+    assert status == 0 and "Demo and tests only" in help_text
+    status, help_text, _ = await run_cli("ca", "--help")
+    assert "sign-csr" in help_text and "request" in help_text

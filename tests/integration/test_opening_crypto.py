@@ -336,6 +336,30 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, st
     return status, captured.out, captured.err
 
 
+def _register(data_dir: Path, name: str) -> str:
+    """A supplier registered in ``data_dir``'s SQLite database (migrated first); its id."""
+    import asyncio
+
+    from bidroom.stores.sql import make_engine, make_session_factory
+    from market.registry import OrgKind, Registry
+    from web.db import upgrade_database_sync
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite+aiosqlite:///{data_dir / 'bidroom.db'}"
+    upgrade_database_sync(url)
+
+    async def create() -> str:
+        engine = make_engine(url)
+        try:
+            org = await Registry(make_session_factory(engine)).create_organisation(
+                name, OrgKind.SUPPLIER, size_class="small", now_ms=1_900_000_000_000)
+            return str(org.id)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(create())
+
+
 def test_the_cli_issues_seals_unwraps_and_opens(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -346,7 +370,8 @@ def test_the_cli_issues_seals_unwraps_and_opens(
     assert _cli(capsys, "ca", "init", "--data-dir", data)[0] == 1  # never overwrites
 
     supplier = tmp_path / "supplier"
-    status, out, err = _cli(capsys, "ca", "issue", "--data-dir", data, "--org-id", "org_cli",
+    org_cli = _register(data, "命令行供应商")  # `ca issue` takes registered organisations only
+    status, out, err = _cli(capsys, "ca", "issue", "--data-dir", data, "--org-id", org_cli,
                             "--name", "命令行供应商", "--out", supplier)
     assert status == 0, err
     assert sorted(p.name for p in supplier.iterdir()) == [
@@ -376,12 +401,12 @@ def test_the_cli_issues_seals_unwraps_and_opens(
                             "--ca-cert", data / "ca" / "ca-cert.pem",
                             "--crl", data / "ca" / "crl.pem")
     assert status == 0, err
-    assert "命令行供应商 (org_cli)" in out and "45600000 fen" in out and "技术方案.pdf" in out
+    assert f"命令行供应商 ({org_cli})" in out and "45600000 fen" in out and "技术方案.pdf" in out
 
     status, out, err = _cli(capsys, "ca", "list", "--data-dir", data, "--json")
     records = json.loads(out)
     signing = next(r for r in records if r["usage"] == "signing")
-    assert {r["org_id"] for r in records} == {"org_cli"} and len(records) == 2
+    assert {r["org_id"] for r in records} == {org_cli} and len(records) == 2
     status, out, err = _cli(capsys, "ca", "revoke", signing["serial"], "--data-dir", data,
                             "--reason", "keyCompromise")
     assert status == 0, err

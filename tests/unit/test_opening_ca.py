@@ -378,3 +378,107 @@ def test_login_with_the_encryption_certificate_or_a_revoked_one_is_refused(
     with pytest.raises(ValidationError) as info:
         verify_login_signature(challenge, signature, sign_pem, ca.trust_store(), NOW)
     assert _code(info) == "certificate_revoked"
+
+
+# ------------------------------------------------------------- certificate requests (CSR)
+
+
+def _csr_pair(org_id: str = ORG) -> tuple[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey,
+                                          x509.CertificateSigningRequest,
+                                          x509.CertificateSigningRequest]:
+    from bidroom.opening.ca import make_csr
+
+    sign_key = ec.generate_private_key(ec.SECP256R1())
+    enc_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return (sign_key, enc_key,
+            make_csr(sign_key, org_id=org_id, name=NAME, usage="signing"),
+            make_csr(enc_key, org_id=org_id, name=NAME, usage="encryption"))
+
+
+def test_the_ca_signs_the_suppliers_own_csrs_into_a_dual_pair_it_never_held_keys_of(
+    ca: PlatformCA,
+) -> None:
+    sign_key, enc_key, sign_csr, enc_csr = _csr_pair()
+    sign_cert = ca.sign_csr(sign_csr, org_id=ORG, name=NAME, now=NOW)
+    enc_cert = ca.sign_csr(enc_csr, org_id=ORG, name=NAME, now=NOW)
+    assert certificate_usages(sign_cert) == {"signing"}
+    assert certificate_usages(enc_cert) == {"encryption"}
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    assert sign_cert.public_key().public_bytes(der, spki) == (
+        sign_key.public_key().public_bytes(der, spki))
+    assert enc_cert.public_key().public_bytes(der, spki) == (
+        enc_key.public_key().public_bytes(der, spki))
+    trust = ca.trust_store()
+    assert trust.verify(sign_cert, at=NOW, usage="signing").org_id == ORG
+    assert trust.verify(enc_cert, at=NOW, usage="encryption").name == NAME
+    # The CA's directory holds the certificates, never a supplier key.
+    for path in ca.directory.rglob("*"):
+        if path.is_file() and path.name != "ca-key.pem":
+            assert b"PRIVATE KEY" not in path.read_bytes(), path
+
+
+def test_the_certificate_names_the_registered_organisation_not_the_csrs_subject(
+    ca: PlatformCA,
+) -> None:
+    from bidroom.opening.ca import make_csr
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = make_csr(key, org_id=ORG, name="A name the supplier typed", usage="signing")
+    cert = ca.sign_csr(csr, org_id=ORG, name=NAME, now=NOW)
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == NAME
+
+
+def test_a_csr_with_a_bad_signature_is_refused(ca: PlatformCA) -> None:
+    from bidroom.opening.ca import load_csr
+
+    _, _, sign_csr, _ = _csr_pair()
+    der = bytearray(sign_csr.public_bytes(serialization.Encoding.DER))
+    der[-1] ^= 0x01  # the last byte of the signature
+    with pytest.raises(ValidationError) as bad:
+        ca.sign_csr(load_csr(bytes(der)), org_id=ORG, name=NAME, now=NOW)
+    assert _code(bad) == "bad_csr_signature"
+    # The subject changed after signing (another organisation's id): the same refusal.
+    other = bytes(sign_csr.public_bytes(serialization.Encoding.DER))
+    forged = other.replace("北京供应商".encode(), "上海供应商".encode())
+    assert forged != other
+    with pytest.raises(ValidationError) as bad:
+        ca.sign_csr(load_csr(forged), org_id=ORG, name=NAME, now=NOW)
+    assert _code(bad) == "bad_csr_signature"
+
+
+def test_a_csr_for_another_organisation_or_without_usage_or_with_a_weak_key_is_refused(
+    ca: PlatformCA,
+) -> None:
+    from bidroom.opening.ca import load_csr
+
+    _, _, sign_csr, enc_csr = _csr_pair(org_id="org_other")
+    with pytest.raises(ValidationError) as bad:
+        ca.sign_csr(sign_csr, org_id=ORG, name=NAME, now=NOW)
+    assert _code(bad) == "csr_subject_mismatch"
+    with pytest.raises(ValidationError) as bad:
+        ca.sign_csr(enc_csr, org_id="org_other", name=NAME, now=NOW, usage="signing")
+    assert _code(bad) == "invalid_csr"  # asks for encryption
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    bare = (x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NAME)]))
+            .sign(key, hashes.SHA256()))
+    with pytest.raises(ValidationError) as bad:
+        ca.sign_csr(bare, org_id=ORG, name=NAME, now=NOW)
+    assert _code(bad) == "invalid_csr"
+    assert certificate_usages(ca.sign_csr(bare, org_id=ORG, name=NAME, now=NOW,
+                                          usage="signing")) == {"signing"}
+    with pytest.raises(ValidationError) as bad:  # an EC key cannot be an encryption key
+        ca.sign_csr(bare, org_id=ORG, name=NAME, now=NOW, usage="encryption")
+    assert _code(bad) == "invalid_csr"
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    weak_csr = (x509.CertificateSigningRequestBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NAME)]))
+                .sign(weak, hashes.SHA256()))
+    with pytest.raises(ValidationError) as bad:
+        ca.sign_csr(weak_csr, org_id=ORG, name=NAME, now=NOW, usage="signing")
+    assert _code(bad) == "invalid_csr"
+    with pytest.raises(ValidationError) as bad:
+        load_csr(b"-----BEGIN CERTIFICATE REQUEST-----\nnot base64\n")
+    assert _code(bad) == "invalid_csr"

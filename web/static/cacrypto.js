@@ -102,3 +102,136 @@ export function certificatePem(text) {
   const m = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(text);
   return `${m[0]}\n`;
 }
+
+// ------------------------------------------------------------ certificate requests (PKCS#10)
+//
+// The supplier's keys made here, in its own browser: an ECDSA P-256 signing key and an RSA-2048
+// encryption key, each with a PKCS#10 request (RFC 2986) signed by that key. The private keys
+// come back as PKCS#8 PEM for the supplier to save on its own disk (the same files the CLI's
+// `bidroom ca request` writes; `importSigningKey` and `unwrapContentKey` read them); only the
+// two requests go to the platform CA (`bidroom ca sign-csr`). The RSA key is generated for
+// RSASSA-PKCS1-v1_5 because WebCrypto lets only a signing key sign its request; its PKCS#8 file
+// names plain rsaEncryption, so the same key imports as RSA-OAEP for unwrapping.
+
+const OID = {
+  country: '2.5.4.6', organisation: '2.5.4.10', unit: '2.5.4.11', commonName: '2.5.4.3',
+  extensionRequest: '1.2.840.113549.1.9.14', keyUsage: '2.5.29.15',
+  ecdsaSha256: '1.2.840.10045.4.3.2', rsaSha256: '1.2.840.113549.1.1.11',
+};
+
+function concat(parts) {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+/** One DER TLV: a tag byte and its content (definite length, short or long form). */
+function tlv(tag, content) {
+  const body = content instanceof Uint8Array ? content : new Uint8Array(content);
+  const n = body.length;
+  let length;
+  if (n < 0x80) length = [n];
+  else {
+    const bytes = [];
+    for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v % 256);
+    length = [0x80 | bytes.length, ...bytes];
+  }
+  return concat([new Uint8Array([tag, ...length]), body]);
+}
+
+const seq = (...items) => tlv(0x30, concat(items));
+const set = (...items) => tlv(0x31, concat(items));
+const utf8 = (text) => tlv(0x0c, new TextEncoder().encode(text));
+const printable = (text) => tlv(0x13, new TextEncoder().encode(text));
+const bitString = (bytes, unused = 0) => tlv(0x03, concat([new Uint8Array([unused]), bytes]));
+
+function oid(dotted) {
+  const arcs = dotted.split('.').map(Number);
+  const bytes = [40 * arcs[0] + arcs[1]];
+  for (const arc of arcs.slice(2)) {
+    const chunk = [arc & 0x7f];
+    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift(0x80 | (v & 0x7f));
+    bytes.push(...chunk);
+  }
+  return tlv(0x06, bytes);
+}
+
+/** A non-negative INTEGER from big-endian bytes (leading zeros trimmed, sign byte added). */
+function unsignedInteger(bytes) {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start += 1;
+  const trimmed = bytes.subarray(start);
+  return tlv(0x02, trimmed[0] & 0x80 ? concat([new Uint8Array([0]), trimmed]) : trimmed);
+}
+
+/** The subject the platform CA writes too: C=CN, O=name, OU=org id, CN=name. */
+function subjectName(orgId, name) {
+  const rdn = (type, value) => set(seq(oid(type), value));
+  return seq(rdn(OID.country, printable('CN')), rdn(OID.organisation, utf8(name)),
+    rdn(OID.unit, utf8(orgId)), rdn(OID.commonName, utf8(name)));
+}
+
+/** The extension request for the key usage: signing (digitalSignature + nonRepudiation) or
+ *  encryption (keyEncipherment), critical, as the CA sets it. */
+function keyUsageRequest(usage) {
+  const usageBits = usage === 'signing' ? bitString(new Uint8Array([0xc0]), 6)
+    : bitString(new Uint8Array([0x20]), 5);
+  const extension = seq(oid(OID.keyUsage), tlv(0x01, [0xff]), tlv(0x04, usageBits));
+  return tlv(0xa0, seq(oid(OID.extensionRequest), set(seq(extension))));
+}
+
+function derToPem(der, label) {
+  const lines = toBase64(der).match(/.{1,64}/g).join('\n');
+  return `-----BEGIN ${label}-----\n${lines}\n-----END ${label}-----\n`;
+}
+
+async function request(keyPair, usage, orgId, name) {
+  const spki = new Uint8Array(await crypto.subtle.exportKey('spki', keyPair.publicKey));
+  const info = seq(tlv(0x02, [0]), subjectName(orgId, name), spki, keyUsageRequest(usage));
+  let algorithm;
+  let signature;
+  if (keyPair.privateKey.algorithm.name === 'ECDSA') {
+    const raw = new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' },
+      keyPair.privateKey, info));
+    const half = raw.length / 2; // r||s (IEEE P1363) → DER Ecdsa-Sig-Value
+    signature = seq(unsignedInteger(raw.subarray(0, half)), unsignedInteger(raw.subarray(half)));
+    algorithm = seq(oid(OID.ecdsaSha256));
+  } else {
+    signature = new Uint8Array(await crypto.subtle.sign({ name: 'RSASSA-PKCS1-v1_5' },
+      keyPair.privateKey, info));
+    algorithm = seq(oid(OID.rsaSha256), tlv(0x05, []));
+  }
+  return derToPem(seq(info, algorithm, bitString(signature)), 'CERTIFICATE REQUEST');
+}
+
+async function privateKeyPem(key) {
+  return derToPem(new Uint8Array(await crypto.subtle.exportKey('pkcs8', key)), 'PRIVATE KEY');
+}
+
+/**
+ * Make the supplier's dual keys and their two certificate requests, in this browser. Returns
+ * {signKeyPem, encKeyPem, signCsrPem, encCsrPem}: save the keys (they are the supplier's
+ * alone), send the requests to the platform CA.
+ */
+export async function makeCertificateRequests(orgId, name) {
+  needCrypto();
+  for (const [label, text] of [['org_id', orgId], ['name', name]]) {
+    if (typeof text !== 'string' || !text.trim() || text.length > 64) {
+      throw new KeyFileError('invalid_input', `${label}: 1–64 characters`);
+    }
+  }
+  const signing = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true,
+    ['sign', 'verify']);
+  const encryption = await crypto.subtle.generateKey({
+    name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]),
+    hash: 'SHA-256',
+  }, true, ['sign', 'verify']);
+  return {
+    signKeyPem: await privateKeyPem(signing.privateKey),
+    encKeyPem: await privateKeyPem(encryption.privateKey),
+    signCsrPem: await request(signing, 'signing', orgId, name),
+    encCsrPem: await request(encryption, 'encryption', orgId, name),
+  };
+}

@@ -1,7 +1,9 @@
 // Sign in with an API token, or (on a `bidroom demo` server) as one of the demo accounts.
 
 import { api, ApiError, getToken, setToken } from './api.js';
-import { certificatePem, KeyFileError, signChallenge } from './cacrypto.js';
+import {
+  certificatePem, KeyFileError, makeCertificateRequests, signChallenge,
+} from './cacrypto.js';
 import { el, initPage } from './layout.js';
 import { lang, onLangChange, t } from './i18n.js';
 
@@ -72,6 +74,50 @@ async function onCaSubmit(event) {
   }
 }
 
+const CSR_FILES = [
+  ['sign-key.pem', 'signKeyPem'], ['enc-key.pem', 'encKeyPem'],
+  ['sign.csr', 'signCsrPem'], ['enc.csr', 'encCsrPem'],
+];
+let csrMade = null; // {name: text} of the last keys and requests made here
+
+function renderCsrFiles() {
+  const list = document.getElementById('csr-files');
+  for (const link of list.querySelectorAll('a')) URL.revokeObjectURL(link.href);
+  list.replaceChildren();
+  if (!csrMade) return;
+  for (const [file] of CSR_FILES) {
+    const blob = new Blob([csrMade[file]], { type: 'application/x-pem-file' });
+    list.append(el('li', {}, el('a', { href: URL.createObjectURL(blob), download: file,
+      'data-file': file }, file), ` ${t(`signin.csr.file.${file}`)}`));
+  }
+  list.hidden = false;
+}
+
+async function onCsrSubmit(event) {
+  event.preventDefault();
+  const error = document.getElementById('csr-error');
+  const status = document.getElementById('csr-status');
+  error.textContent = '';
+  const orgId = document.getElementById('csr-org').value.trim();
+  const name = document.getElementById('csr-name').value.trim();
+  if (!orgId || !name || orgId.length > 64 || name.length > 64) {
+    error.textContent = t('signin.csr.fields');
+    return;
+  }
+  status.className = 'notice info';
+  status.textContent = t('signin.csr.working');
+  try {
+    const made = await makeCertificateRequests(orgId, name);
+    csrMade = Object.fromEntries(CSR_FILES.map(([file, field]) => [file, made[field]]));
+    renderCsrFiles();
+    status.textContent = t('signin.csr.done');
+  } catch (err) {
+    status.textContent = '';
+    error.textContent = err instanceof KeyFileError ? t(`keyfile.${err.code}`, {}, err.message)
+      : String(err);
+  }
+}
+
 let demoDoc = null;
 
 function renderDemo() {
@@ -108,7 +154,9 @@ async function main() {
   }
   document.getElementById('token-form').addEventListener('submit', onTokenSubmit);
   document.getElementById('ca-form').addEventListener('submit', onCaSubmit);
+  document.getElementById('csr-form').addEventListener('submit', onCsrSubmit);
   onLangChange(renderDemo);
+  onLangChange(renderCsrFiles);
   await loadDemo();
 }
 
