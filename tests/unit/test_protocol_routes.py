@@ -1,7 +1,8 @@
 """docs/protocol.md names exactly the HTTP operations the server has (issue #10 §6).
 
 The routes are read from the document — the ``#### `METHOD /path``` headings of §2 and the
-route table of §5.1 — and compared with the server's own table (``web.api.operations()``, from
+route table of §5.1 — and compared with the server's own table (``web.api.operations()``
+and ``web.openapi.ops``, from
 which the OpenAPI document and the Starlette routes are built). The counts the document shows
 in its ``GET /openapi.json`` example are checked against the same table, so a route added,
 removed or renamed without updating the document fails here.
@@ -12,13 +13,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from web.api import operations
+from web import openapi
+from web.api import operations as api_operations
+from web.api.common import Operation
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 _METHOD = r"(GET|POST|PUT|DELETE|PATCH)"
 _HEADING = re.compile(rf"^#### `{_METHOD} (/[^`\s]*)`", re.M)
 _TABLE_ROW = re.compile(rf"^\| `{_METHOD} (/[^`\s]*)` \|", re.M)
 _COUNTS = re.compile(r'"paths":(\d+),"operations":(\d+)')
+
+
+def operations() -> list[Operation]:
+    """Every operation the server serves: the API's and ``GET /openapi.json`` (its own)."""
+    return [*api_operations(), *openapi.ops.operations]
 
 
 def _documented() -> set[tuple[str, str]]:
