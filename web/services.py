@@ -18,6 +18,7 @@ from bidroom.auction.closer import AuctionCloser
 from bidroom.auction.executor import AuctionExecutor
 from bidroom.config import Settings
 from bidroom.errors import StoreError
+from bidroom.opening.backup import BackupCeremonies
 from bidroom.opening.hall import OpeningHall
 from bidroom.opening.runner import OpeningRunner
 from bidroom.receipts import PlatformKey
@@ -95,6 +96,7 @@ class Services:
     clock: ServerClock
     openings: OpeningRunner
     hall: OpeningHall
+    backup: BackupCeremonies  # the backup key's ceremonies (bidroom.opening.backup)
 
     async def result_with_names(self, result: dict[str, Any]) -> dict[str, Any]:
         """Identities are revealed with the result: add each organisation's names."""
@@ -102,7 +104,8 @@ class Services:
 
     async def aclose(self) -> None:
         """Stop everything; a step that hangs (a dead connection) is abandoned after 5 s."""
-        steps = (self.closer.stop, self.hub.stop, self.openings.stop, self.hall.stop,
+        steps = (self.closer.stop, self.hub.stop, self.backup.stop, self.openings.stop,
+                 self.hall.stop,
                  self.engine.dispose, self.redis.aclose)
         for step in steps:
             try:  # asyncio.timeout: unlike 3.11's wait_for it never loses a cancellation
@@ -138,11 +141,12 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
                            poll_ms=100 if settings.test_clock else 1_000)
     from web.api.openings import build_openings  # sealed-bid openings (issue #3)
 
-    openings, hall = await build_openings(settings, redis, sessions, registry, clock)
+    openings, hall, backup = await build_openings(settings, redis, sessions, registry, clock)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
-                        closer, platform_key, clock, openings, hall)
+                        closer, platform_key, clock, openings, hall, backup)
     await hub.start()
     closer.start()
     await hall.start()
     openings.start()
+    await backup.start_all()
     return services

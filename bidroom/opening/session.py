@@ -22,8 +22,13 @@ The life of an opening, by the rules it implements:
   When the window ends, every bid still sealed is 撤销 (``revoked_by_bidder``): the bidder's own
   fault. The agency may mark a bid as a platform fault first: 撤回 (``withdrawn_platform_fault``),
   "因投标人之外的原因造成投标文件未解密的，视为撤回" (电子招标投标办法 31). The other bids proceed.
-* **Backup key** (optional [M]): after the window, k of the n opening officials submit their
-  shares; the rebuilt key opens the bids withdrawn for a platform fault, and nothing else.
+* **Backup key** (optional [M]): k ≥ 2 of the n opening officials rebuild it, never one alone
+  (``threshold_too_low``). After the window a *ceremony* collects their shares: it is started by
+  the process that will rebuild the key (``StartCeremony``: its id, the public half of a key only
+  that process holds, and, on a restart, the ceremony it replaces, whose submissions are void);
+  a share counts only for the ceremony it was sealed to (``ceremony_restarted``). With k shares
+  the key is rebuilt, opens the bids the agency ruled a platform fault (撤回), never one revoked
+  (撤销) or withdrawn by its supplier, and the ceremony is closed (``CloseCeremony``).
 * **唱标** (``Reveal``): once every bid is decrypted or accounted for, or the window has ended,
   names, prices and the 开标一览表 are revealed to all at once (O87 41; 电子招标投标办法 30).
 * **Objections** (O87 42): within ``objection_window_ms`` after 唱标 bidders raise objections,
@@ -47,6 +52,8 @@ __all__ = [
     "BID_STATUS_ZH",
     "MAX_TEXT_LENGTH",
     "AnswerObjection",
+    "BackupCeremonyClosed",
+    "BackupCeremonyStarted",
     "BackupPolicy",
     "BackupRebuildFailed",
     "BackupRebuilt",
@@ -58,6 +65,8 @@ __all__ = [
     "BidSubmitted",
     "BidWithdrawn",
     "BidsClosed",
+    "Ceremony",
+    "CloseCeremony",
     "Command",
     "CommandRefused",
     "Confirm",
@@ -89,11 +98,15 @@ __all__ = [
     "ShareSubmitted",
     "SignIn",
     "SignedIn",
+    "StartCeremony",
     "SubmitBid",
     "SubmitShare",
     "Tick",
     "WithdrawBid",
+    "backup_openable",
     "can_decrypt",
+    "can_open_with_backup",
+    "can_submit_share",
     "created",
     "decide",
     "event_from_dict",
@@ -112,6 +125,7 @@ MINUTE: Final = 60_000
 DAY: Final = 24 * 60 * MINUTE
 MAX_TEXT_LENGTH: Final = 2000  # an objection, an answer, a fault reason
 MAX_OFFICIALS: Final = 20
+MIN_THRESHOLD: Final = 2  # k: no official may rebuild the backup key alone
 DEFAULT_MAX_BID_BYTES: Final = 1024 * 1024 * 1024  # 1 GiB
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -279,10 +293,15 @@ def validate_settings(s: OpeningSettings) -> list[Problem]:
         if not (2 <= b.n <= MAX_OFFICIALS):
             p.append(Problem("invalid_backup", "backup.officials",
                              f"name 2..{MAX_OFFICIALS} officials"))
-        # k >= 2: no single official can rebuild the backup key alone.
-        if not (2 <= b.k <= b.n):
+        # k >= 2: with k = 1 each official alone holds the whole backup key (a share of a
+        # 1-of-n split is the key), so one person could open every bid.
+        if b.k < MIN_THRESHOLD:
+            p.append(Problem("threshold_too_low", "backup.k",
+                             f"k must be at least {MIN_THRESHOLD}: with k = 1 one official "
+                             "alone could rebuild the backup key"))
+        elif b.k > b.n:
             p.append(Problem("invalid_backup", "backup.k",
-                             "k must be at least 2 and at most the number of officials"))
+                             "k must be at most the number of officials"))
     return p
 
 
@@ -320,6 +339,17 @@ class Objection:
 
 
 @dataclass(frozen=True, slots=True)
+class Ceremony:
+    """The backup key's ceremony in progress: who started it (``holder``: the process that
+    alone holds the private half of ``public_key`` in memory) and when."""
+
+    ceremony_id: str
+    public_key: str  # base64 of the raw X25519 public key the shares are sealed to
+    holder: str
+    started_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class OpeningState:
     settings: OpeningSettings
     invited: frozenset[str]
@@ -331,8 +361,12 @@ class OpeningState:
     failed: bool = False
     failure_reason: str | None = None
     window_ended_at_ms: int | None = None
-    shares_submitted: frozenset[str] = frozenset()
+    shares_submitted: frozenset[str] = frozenset()  # in the current ceremony
     backup_rebuilt_at_ms: int | None = None
+    ceremony: Ceremony | None = None
+    ceremony_restarts: int = 0
+    resubmit: frozenset[str] = frozenset()  # voided by a restart, not submitted again yet
+    backup_closed_at_ms: int | None = None  # the key was rebuilt, used and dropped
     revealed_at_ms: int | None = None
     record: Mapping[str, Any] | None = None
     objections: tuple[Objection, ...] = ()
@@ -449,8 +483,31 @@ class MarkPlatformFault:
 
 
 @dataclass(frozen=True, slots=True)
+class StartCeremony:
+    """Start the backup key's ceremony (``replaces``: the id of the current one, whose holder
+    is gone; None when there is none)."""
+
+    ceremony_id: str
+    public_key: str
+    holder: str
+    replaces: str | None
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class SubmitShare:
     official: str
+    now_ms: int
+    ceremony_id: str = ""  # the ceremony the share was sealed to
+
+
+@dataclass(frozen=True, slots=True)
+class CloseCeremony:
+    """The rebuilt key has opened what it may (``opened``, ``failed``) and is dropped."""
+
+    ceremony_id: str
+    opened: tuple[str, ...]
+    failed: tuple[str, ...]
     now_ms: int
 
 
@@ -513,9 +570,11 @@ Command = (
     | SignIn
     | RecordDecryption
     | MarkPlatformFault
+    | StartCeremony
     | SubmitShare
     | RecordBackupRebuild
     | RecordBackupOpening
+    | CloseCeremony
     | Reveal
     | RaiseObjection
     | AnswerObjection
@@ -636,12 +695,38 @@ class BidRevoked:
 
 
 @dataclass(frozen=True, slots=True)
+class BackupCeremonyStarted:
+    """A ceremony began; with ``replaces`` it restarts one whose holder is gone: the
+    submissions of ``discarded`` are void and must be made again."""
+
+    seq: int
+    at_ms: int
+    ceremony_id: str
+    public_key: str
+    holder: str
+    replaces: str | None
+    discarded: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ShareSubmitted:
     seq: int
     official: str
     at_ms: int
     submitted: int  # shares in hand now
     needed: int  # k
+    ceremony_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BackupCeremonyClosed:
+    """The rebuilt key opened the platform-fault bids it could and was dropped."""
+
+    seq: int
+    at_ms: int
+    ceremony_id: str
+    opened: tuple[str, ...]
+    failed: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -727,9 +812,11 @@ Event = (
     | PlatformFaultMarked
     | DecryptionWindowEnded
     | BidRevoked
+    | BackupCeremonyStarted
     | ShareSubmitted
     | BackupRebuilt
     | BackupRebuildFailed
+    | BackupCeremonyClosed
     | RecordRevealed
     | ObjectionRaised
     | ObjectionAnswered
@@ -804,8 +891,12 @@ def _handle(state: OpeningState, cmd: Command) -> tuple[Event, ...]:
         return _record_decryption(state, cmd)
     if isinstance(cmd, MarkPlatformFault):
         return _platform_fault(state, cmd)
+    if isinstance(cmd, StartCeremony):
+        return _start_ceremony(state, cmd)
     if isinstance(cmd, SubmitShare):
         return _submit_share(state, cmd)
+    if isinstance(cmd, CloseCeremony):
+        return _close_ceremony(state, cmd)
     if isinstance(cmd, RecordBackupRebuild):
         return _backup_rebuild(state, cmd)
     if isinstance(cmd, RecordBackupOpening):
@@ -989,20 +1080,64 @@ def _backup_refusal(state: OpeningState) -> str | None:
     return None
 
 
-def _submit_share(state: OpeningState, cmd: SubmitShare) -> tuple[Event, ...]:
+def can_submit_share(state: OpeningState, official: str) -> str | None:
+    """Why this official's share is not taken now (whatever the ceremony), or None."""
     reason = _backup_refusal(state)
     backup = state.settings.backup
-    if reason is None and backup is not None:
-        if cmd.official not in backup.officials:
-            reason = "not_an_official"
-        elif state.backup_rebuilt_at_ms is not None:
+    if reason is not None or backup is None:
+        return reason or "no_backup"
+    if official not in backup.officials:
+        return "not_an_official"
+    if state.backup_closed_at_ms is not None:
+        return "already_rebuilt"
+    if state.backup_rebuilt_at_ms is not None:
+        # rebuilt, the platform-fault bids are being opened; should the holder be lost
+        # meanwhile, a restarted ceremony takes shares again
+        return "rebuild_in_progress"
+    if official in state.shares_submitted:
+        return "share_already_submitted"
+    return None
+
+
+def _start_ceremony(state: OpeningState, cmd: StartCeremony) -> tuple[Event, ...]:
+    reason = _backup_refusal(state)
+    current = state.ceremony.ceremony_id if state.ceremony is not None else None
+    if reason is None:
+        if state.backup_closed_at_ms is not None:
             reason = "already_rebuilt"
-        elif cmd.official in state.shares_submitted:
-            reason = "share_already_submitted"
+        elif cmd.replaces != current:
+            reason = "ceremony_changed"  # another process started or restarted it first
+        elif not cmd.ceremony_id or not cmd.public_key or cmd.ceremony_id == current:
+            reason = "invalid_ceremony"
+    if reason is not None:
+        return _refuse("start_ceremony", reason)
+    return (BackupCeremonyStarted(state.seq + 1, cmd.now_ms, cmd.ceremony_id, cmd.public_key,
+                                  cmd.holder, cmd.replaces,
+                                  tuple(sorted(state.shares_submitted))),)
+
+
+def _submit_share(state: OpeningState, cmd: SubmitShare) -> tuple[Event, ...]:
+    reason = can_submit_share(state, cmd.official)
+    backup = state.settings.backup
+    if reason is None and (state.ceremony is None
+                           or state.ceremony.ceremony_id != cmd.ceremony_id):
+        reason = "ceremony_restarted"  # sealed to a ceremony that is no longer current
     if reason is not None or backup is None:
         return _refuse("submit_share", reason or "no_backup")
     return (ShareSubmitted(state.seq + 1, cmd.official, cmd.now_ms,
-                           len(state.shares_submitted) + 1, backup.k),)
+                           len(state.shares_submitted) + 1, backup.k, cmd.ceremony_id),)
+
+
+def _close_ceremony(state: OpeningState, cmd: CloseCeremony) -> tuple[Event, ...]:
+    reason: str | None = None
+    if state.backup_rebuilt_at_ms is None:
+        reason = "backup_not_rebuilt"
+    elif state.ceremony is None or state.ceremony.ceremony_id != cmd.ceremony_id:
+        reason = "ceremony_changed"
+    if reason is not None:
+        return _refuse("close_ceremony", reason)
+    return (BackupCeremonyClosed(state.seq + 1, cmd.now_ms, cmd.ceremony_id,
+                                 tuple(cmd.opened), tuple(cmd.failed)),)
 
 
 def _backup_rebuild(state: OpeningState, cmd: RecordBackupRebuild) -> tuple[Event, ...]:
@@ -1030,13 +1165,30 @@ def _backup_opening(state: OpeningState, cmd: RecordBackupOpening) -> tuple[Even
             reason = "backup_not_rebuilt"
         elif bid is None or cmd.supplier_id not in state.bidders:
             reason = "not_a_bidder"
-        elif bid.status is not BidStatus.WITHDRAWN:
-            # Only a platform fault is remedied; a bidder's own fault stays 撤销.
-            reason = "not_withdrawn_for_fault"
+        else:
+            reason = can_open_with_backup(state, cmd.supplier_id)
     if reason is not None:
         return _refuse("backup_open", reason)
     return (BidDecrypted(state.seq + 1, cmd.supplier_id, cmd.now_ms, dict(cmd.form),
                          dict(cmd.signer), by_backup=True),)
+
+
+def can_open_with_backup(state: OpeningState, supplier_id: str) -> str | None:
+    """Why the backup key may not open this supplier's bid, or None. Only a bid in force at the
+    deadline that the agency ruled a platform fault (撤回, 电子招标投标办法 31) is remedied:
+    never one revoked for the bidder's own fault (撤销), one its supplier withdrew or replaced
+    before the deadline (not a bid at the deadline), or one already opened."""
+    bid = state.bids.get(supplier_id)
+    if bid is None or supplier_id not in state.bidders:
+        return "not_a_bidder"
+    if bid.status is not BidStatus.WITHDRAWN or bid.reason != "withdrawn_platform_fault":
+        return "not_withdrawn_for_fault"
+    return None
+
+
+def backup_openable(state: OpeningState) -> tuple[str, ...]:
+    """The bids the rebuilt backup key opens, in upload order (see ``can_open_with_backup``)."""
+    return tuple(s for s in state.bidders if can_open_with_backup(state, s) is None)
 
 
 def _reveal(state: OpeningState, cmd: Reveal) -> tuple[Event, ...]:
@@ -1160,13 +1312,24 @@ def evolve(state: OpeningState, event: Event) -> OpeningState:
         bids = _with_bid(state, event.supplier_id, status=BidStatus.REVOKED,
                          reason=event.reason)
         return replace(state, seq=seq, bids=bids)
+    if isinstance(event, BackupCeremonyStarted):
+        restarted = event.replaces is not None
+        return replace(
+            state, seq=seq, shares_submitted=frozenset(), backup_rebuilt_at_ms=None,
+            ceremony=Ceremony(event.ceremony_id, event.public_key, event.holder, event.at_ms),
+            ceremony_restarts=state.ceremony_restarts + (1 if restarted else 0),
+            resubmit=state.resubmit | frozenset(event.discarded))
     if isinstance(event, ShareSubmitted):
         return replace(state, seq=seq,
-                       shares_submitted=state.shares_submitted | {event.official})
+                       shares_submitted=state.shares_submitted | {event.official},
+                       resubmit=state.resubmit - {event.official})
     if isinstance(event, BackupRebuilt):
-        return replace(state, seq=seq, backup_rebuilt_at_ms=event.at_ms)
+        return replace(state, seq=seq, backup_rebuilt_at_ms=event.at_ms, resubmit=frozenset())
     if isinstance(event, BackupRebuildFailed):
-        return replace(state, seq=seq, shares_submitted=frozenset())
+        # The shares are discarded with the ceremony: a new one starts with the next share.
+        return replace(state, seq=seq, shares_submitted=frozenset(), ceremony=None)
+    if isinstance(event, BackupCeremonyClosed):
+        return replace(state, seq=seq, ceremony=None, backup_closed_at_ms=event.at_ms)
     if isinstance(event, RecordRevealed):
         return replace(state, seq=seq, revealed_at_ms=event.at_ms, record=event.record)
     if isinstance(event, ObjectionRaised):
@@ -1242,9 +1405,11 @@ _EVENT_TYPES: Final[dict[str, type[Any]]] = {
     "platform_fault": PlatformFaultMarked,
     "window_ended": DecryptionWindowEnded,
     "bid_revoked": BidRevoked,
+    "backup_ceremony_started": BackupCeremonyStarted,
     "share_submitted": ShareSubmitted,
     "backup_rebuilt": BackupRebuilt,
     "backup_rebuild_failed": BackupRebuildFailed,
+    "backup_ceremony_closed": BackupCeremonyClosed,
     "record_revealed": RecordRevealed,
     "objection_raised": ObjectionRaised,
     "objection_answered": ObjectionAnswered,
