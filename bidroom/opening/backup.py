@@ -308,6 +308,7 @@ class _Held:
     ceremony_id: str
     key: X25519PrivateKey | None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    started: bool = False  # in the log: until then no check may take it for a stale one
 
 
 def _submit_command(official: str,
@@ -482,7 +483,7 @@ class BackupCeremonies(DuePass):
         key = X25519PrivateKey.generate()
         public_key = _b64(_raw(key.public_key()))
         ceremony_id = f"cer_{secrets.token_hex(8)}"
-        self._held[opening_id] = _Held(ceremony_id, key)
+        held = self._held[opening_id] = _Held(ceremony_id, key)
         await self._channels.add(self.runner.channel(opening_id), opening_id)
         await self._refresh(opening_id, ceremony_id)  # alive before anyone can see it
         decision = await self.runner.execute(
@@ -492,6 +493,7 @@ class BackupCeremonies(DuePass):
         if decision.refusal is not None:
             await self._release(opening_id, ceremony_id)
             return decision.refusal
+        held.started = True
         if replaces is not None:
             log.warning("opening %s: backup ceremony %s lost its holder; %s restarts it",
                         opening_id, replaces, ceremony_id)
@@ -543,7 +545,7 @@ class BackupCeremonies(DuePass):
 
     async def _check(self, opening_id: str) -> None:
         held = self._held.get(opening_id)
-        if held is None or held.lock.locked():
+        if held is None or not held.started or held.lock.locked():
             return
         try:
             await self._check_held(opening_id, held)

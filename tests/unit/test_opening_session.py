@@ -635,7 +635,8 @@ def test_only_named_officials_submit_shares_once_each() -> None:
 
 def test_a_failed_rebuild_discards_the_shares() -> None:
     state = in_ceremony(backup_opening())
-    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"), SubmitShare("o2", WINDOW_END + 2, "c1"))
+    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"),
+                   SubmitShare("o2", WINDOW_END + 2, "c1"))
 
     decision = decide(state, RecordBackupRebuild(False, WINDOW_END + 3, "bad_share"))
 
@@ -650,7 +651,8 @@ def test_a_failed_rebuild_discards_the_shares() -> None:
 
 def test_the_backup_key_opens_only_bids_withdrawn_for_a_platform_fault() -> None:
     state = in_ceremony(backup_opening())
-    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"), SubmitShare("o2", WINDOW_END + 2, "c1"),
+    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"),
+                   SubmitShare("o2", WINDOW_END + 2, "c1"),
                    RecordBackupRebuild(True, WINDOW_END + 3))
 
     assert refused(decide(state, RecordBackupOpening("s1", FORM, SIGNER, WINDOW_END + 4))) == (
@@ -667,7 +669,8 @@ def test_the_backup_key_opens_only_bids_withdrawn_for_a_platform_fault() -> None
 def test_a_bidders_own_fault_stays_revoked_even_with_the_backup_key() -> None:
     state = opened(3, backup=BackupPolicy(2, ("o1", "o2")))
     state = in_ceremony(decrypted(state, "s1", "s2"))
-    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"), SubmitShare("o2", WINDOW_END + 2, "c1"),
+    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"),
+                   SubmitShare("o2", WINDOW_END + 2, "c1"),
                    RecordBackupRebuild(True, WINDOW_END + 3))
 
     assert refused(decide(state, RecordBackupOpening("s3", FORM, SIGNER, WINDOW_END + 4))) == (
