@@ -194,6 +194,8 @@ _REASONS: Final[dict[str, str]] = {
     "rebuild_in_progress": "备用密钥正在重建 / the backup key is being rebuilt",
     "ceremony_changed": "备用密钥仪式已由其他进程开始，请重试 / another server process started the "
     "ceremony: try again",
+    "ceremony_restarted": "备用密钥仪式已重新开始，请重新提交 / the ceremony was restarted: submit "
+    "again",
 }
 
 
@@ -1327,7 +1329,7 @@ async def get_backup_share(request: Request) -> Response:
     errors={403: ("not_an_official",), 404: ("opening_not_found",),
             409: ("no_backup", "window_open", "record_revealed", "already_rebuilt",
                   "rebuild_in_progress", "share_already_submitted", "opening_failed",
-                  "ceremony_changed"),
+                  "ceremony_changed", "ceremony_restarted"),
             422: ("missing_field", "invalid_content_key", "bad_key_or_tampered")},
 )
 async def submit_backup_share(request: Request) -> Response:
