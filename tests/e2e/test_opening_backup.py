@@ -35,6 +35,7 @@ from bidroom.opening.backup import LIVENESS_MS, open_from_ceremony
 from bidroom.opening.ca import load_private_key
 from bidroom.opening.custody import open_share
 from bidroom.opening.shamir import BackupKey, rebuild_backup_key
+from tests.conftest import REAL_DATABASE_URL, REAL_REDIS_URL
 from tests.e2e.test_opening import (
     DEADLINE,
     T0,
@@ -72,7 +73,7 @@ async def _sql_tables(conn: Any) -> list[str]:
     return [r[0] for r in rows.all()]
 
 
-async def operator_reads_everything(hall: Hall, logs: str) -> list[bytes]:
+async def operator_reads_everything(hall: Hall, logs: str) -> tuple[list[bytes], set[Path]]:
     """Every byte the operator can read at rest: SQL (every table, and the database files),
     Redis (every key, and its AOF/RDB files), DATA_DIR, and the server's log lines."""
     blobs: list[bytes] = [logs.encode("utf-8", "surrogateescape")]
@@ -123,14 +124,18 @@ async def operator_reads_everything(hall: Hall, logs: str) -> list[bytes]:
         directory = None
     if directory:
         read_tree(Path(directory))
-    return [b for b in blobs if b]
+    return [b for b in blobs if b], seen_files
 
 
 async def operator_attack(hall: Hall, opening_id: str, people: list[Official],
                           logs: str) -> list[str]:
     """What the operator, joined by any k-1 officials, gets: the ways it rebuilt the key
     (empty: none)."""
-    blobs = await operator_reads_everything(hall, logs)
+    blobs, files = await operator_reads_everything(hall, logs)
+    if not REAL_REDIS_URL:  # the embedded Redis' append-only file was read too
+        assert any(f.name.startswith("appendonly") for f in files)
+    if not REAL_DATABASE_URL:  # and the raw SQLite file, free pages included
+        assert any(f.suffix == ".db" for f in files)
     _, secrets = candidate_keys(blobs)
     found: set[str] = set()
     for blob in blobs:

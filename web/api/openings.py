@@ -473,7 +473,10 @@ _OPENING_INPUT = obj(
         "purchaser_org_id": {**ID, "description": "an agency names the purchaser"},
         "invited_supplier_ids": {"type": "array", "items": ID},
         "settings": _OPENING_SETTINGS_INPUT,
-        "backup": obj({"k": {**INT, "minimum": 2},
+        "backup": obj({"k": {**INT, "minimum": 2,
+                             "description": "officials needed to rebuild the backup key; at "
+                             "least 2 (`threshold_too_low`): with 1, each official alone "
+                             "would hold the whole key"},
                        "officials": {"type": "array", "items": _OFFICIAL_INPUT,
                                      "minItems": 2}}, closed=True),
     },
