@@ -19,6 +19,7 @@ from bidroom.auction.closer import AuctionCloser
 from bidroom.auction.executor import AuctionExecutor
 from bidroom.config import Settings
 from bidroom.errors import StoreError
+from bidroom.opening.backup import BackupCeremonies
 from bidroom.opening.hall import OpeningHall
 from bidroom.opening.runner import CA_DIR, OpeningRunner, load_or_init_ca, server_trust_store
 from bidroom.opening.store import CiphertextFiles, OpeningStore
@@ -97,6 +98,7 @@ class Services:
     clock: ServerClock
     openings: OpeningRunner
     hall: OpeningHall
+    backup: BackupCeremonies  # the backup key's ceremonies (bidroom.opening.backup)
 
     async def result_with_names(self, result: dict[str, Any]) -> dict[str, Any]:
         """Identities are revealed with the result: add each organisation's names."""
@@ -104,7 +106,8 @@ class Services:
 
     async def aclose(self) -> None:
         """Stop everything; a step that hangs (a dead connection) is abandoned after 5 s."""
-        steps = (self.closer.stop, self.hub.stop, self.openings.stop, self.hall.stop,
+        steps = (self.closer.stop, self.hub.stop, self.backup.stop, self.openings.stop,
+                 self.hall.stop,
                  self.engine.dispose, self.redis.aclose)
         for step in steps:
             try:  # asyncio.timeout: unlike 3.11's wait_for it never loses a cancellation
@@ -122,8 +125,9 @@ async def build_openings(
     sessions: async_sessionmaker[AsyncSession],
     registry: Registry,
     clock: ServerClock,
-) -> tuple[OpeningRunner, OpeningHall]:
-    """The opening runner and hall of one server process (called by ``build_services``).
+) -> tuple[OpeningRunner, OpeningHall, BackupCeremonies]:
+    """The opening runner, hall and backup ceremonies of one server process (called by
+    ``build_services``).
 
     Creates the platform CA in ``DATA_DIR/ca`` on first start (``bidroom ca init`` uses the
     same directory); the trust store is that CA (with its current CRL) plus the external
@@ -152,7 +156,8 @@ async def build_openings(
         return {} if row is None else {"title": row.title, "title_en": row.title_en}
 
     hall = OpeningHall(runner, names=names, meta=meta, poll_s=0.2 if settings.test_clock else 1)
-    return runner, hall
+    backup = BackupCeremonies(runner, poll_ms=100 if settings.test_clock else 1_000)
+    return runner, hall, backup
 
 
 async def build_services(settings: Settings, *, redis_url: str, database_url: str) -> Services:
@@ -177,11 +182,12 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     hub = RoomHub(executor, now_ms=clock.now_ms, decorate_result=decorate_result)
     closer = AuctionCloser(executor, auctions, now_ms=clock.now_ms,
                            poll_ms=100 if settings.test_clock else 1_000)
-    openings, hall = await build_openings(settings, redis, sessions, registry, clock)
+    openings, hall, backup = await build_openings(settings, redis, sessions, registry, clock)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
-                        closer, platform_key, clock, openings, hall)
+                        closer, platform_key, clock, openings, hall, backup)
     await hub.start()
     closer.start()
     await hall.start()
     openings.start()
+    await backup.start_all()
     return services

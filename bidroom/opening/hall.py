@@ -32,6 +32,8 @@ from bidroom.opening.record import named_record
 from bidroom.opening.runner import OpeningRunner
 from bidroom.opening.session import (
     BID_STATUS_ZH,
+    BackupCeremonyClosed,
+    BackupCeremonyStarted,
     BackupRebuildFailed,
     BackupRebuilt,
     BidDecrypted,
@@ -125,7 +127,10 @@ def snapshot_view(state: OpeningState, audience: Audience, now_ms: int, names: N
     backup = None
     if s.backup is not None:
         backup = {"k": s.backup.k, "n": s.backup.n, "submitted": len(state.shares_submitted),
-                  "rebuilt": state.backup_rebuilt_at_ms is not None}
+                  "rebuilt": state.backup_rebuilt_at_ms is not None
+                  or state.backup_closed_at_ms is not None,
+                  "ceremony_restarts": state.ceremony_restarts,
+                  "resubmit": sorted(state.resubmit)}
     return {
         "opening_id": s.opening_id,
         **{k: v for k, v in (meta or {}).items() if k in ("title", "title_en")},
@@ -220,6 +225,14 @@ def event_view(event: Event, after: OpeningState, audience: Audience,
         return {**base, "kind": "bid_revoked", "at_ms": at, **_name(names, event.supplier_id),
                 "reason": event.reason, "status": "revoked", "status_zh": "撤销",
                 "bond": event.bond}
+    if isinstance(event, BackupCeremonyStarted):
+        return {**base, "kind": "backup_ceremony_started", "at_ms": at,
+                "ceremony_id": event.ceremony_id, "restarted": event.replaces is not None,
+                "discarded": list(event.discarded)}
+    if isinstance(event, BackupCeremonyClosed):
+        return {**base, "kind": "backup_ceremony_closed", "at_ms": at,
+                "opened": [_name(names, x) for x in event.opened],
+                "failed": [_name(names, x) for x in event.failed]}
     if isinstance(event, ShareSubmitted):
         return {**base, "kind": "share_submitted", "at_ms": at, "official": event.official,
                 "submitted": event.submitted, "needed": event.needed}
@@ -253,7 +266,8 @@ def event_view(event: Event, after: OpeningState, audience: Audience,
 def _involved(events: Iterable[Event]) -> set[str]:
     found: set[str] = set()
     for event in events:
-        for name in ("supplier_id", "bidders", "deemed_accepted", "platform_fault"):
+        for name in ("supplier_id", "bidders", "deemed_accepted", "platform_fault", "opened",
+                     "failed"):
             value = getattr(event, name, None)
             if isinstance(value, str):
                 found.add(value)

@@ -20,10 +20,8 @@ trust store at the bid's upload time, checks that the signer is the bidder, and 
 outcome: the opening form goes into the (still hidden) record, a failure is recorded with its
 reason and may be retried within the window.
 
-The backup key (``submit_share``): after the window, each official's sealed share is opened
-with the content key the official unwrapped; with k shares the key is rebuilt (in memory,
-once), opens the bids withdrawn for a platform fault, and is dropped; the submitted shares are
-erased. Every step is in the log.
+The backup key's ceremony is ``bidroom.opening.backup`` (it uses ``execute``, ``open_own`` and
+``registered_signers`` of this runner).
 
 Must not import: market, web.
 """
@@ -52,17 +50,10 @@ from bidroom.opening.ca import (
     TrustStore,
     load_certificate,
 )
-from bidroom.opening.custody import open_share
-from bidroom.opening.envelope import (
-    inspect_envelope,
-    open_envelope,
-    recipient_for,
-    unwrap_content_key,
-)
+from bidroom.opening.envelope import open_envelope
 from bidroom.opening.session import (
     BidRevoked,
     BidsClosed,
-    BidStatus,
     Command,
     CommandRefused,
     Decision,
@@ -71,10 +62,7 @@ from bidroom.opening.session import (
     OpeningFailed,
     OpeningSettings,
     OpeningState,
-    RecordBackupOpening,
-    RecordBackupRebuild,
     RecordDecryption,
-    SubmitShare,
     Tick,
     can_decrypt,
     created,
@@ -84,7 +72,6 @@ from bidroom.opening.session import (
     phase_at,
     replay,
 )
-from bidroom.opening.shamir import rebuild_backup_key
 from bidroom.opening.store import (
     CiphertextFiles,
     LogEntry,
@@ -470,9 +457,9 @@ class OpeningRunner(DuePass):
         message: str | None = None
         form: dict[str, Any] | None = None
         signer: dict[str, Any] | None = None
-        registered = await self._registered_signers(supplier_id)
+        registered = await self.registered_signers(supplier_id)
         try:
-            form, signer = await asyncio.to_thread(self._open_own, bid, content_key, out_dir,
+            form, signer = await asyncio.to_thread(self.open_own, bid, content_key, out_dir,
                                                    registered)
         except BidroomError as exc:
             failure, message = exc.code, exc.message
@@ -484,12 +471,12 @@ class OpeningRunner(DuePass):
             shutil.rmtree(out_dir, ignore_errors=True)  # the window closed meanwhile
         return DecryptOutcome(decision, failure, message)
 
-    async def _registered_signers(self, supplier_id: str) -> frozenset[str]:
+    async def registered_signers(self, supplier_id: str) -> frozenset[str]:
         """Fingerprints of the signing certificates the supplier registered."""
         rows = await self.store.registered_certificates(supplier_id)
         return frozenset(r.signing_fingerprint for r in rows)
 
-    def _open_own(self, bid: OpeningBidRow, content_key: bytes, out_dir: Path,
+    def open_own(self, bid: OpeningBidRow, content_key: bytes, out_dir: Path,
                   registered: frozenset[str] = frozenset(),
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
         """(thread) Re-hash, decrypt, verify the signature and that the signer is the bidder
@@ -521,85 +508,3 @@ class OpeningRunner(DuePass):
             "package_sha256": opened.package_sha256,
             "documents": list(opened.documents),
         }
-
-    # ------------------------------------------------------------------ the backup key
-
-    async def submit_share(self, opening_id: str, official: str, content_key: bytes, *,
-                           backup_certificate_pem: str) -> Decision:
-        """An official's share, opened with the key it unwrapped (after the window only);
-        with k shares the backup key is rebuilt and opens the platform-fault bids."""
-        state = await self.state(opening_id)
-        now = await self._now_ms()
-        refusal = self.precheck(state, SubmitShare(official, now))
-        if refusal is not None:
-            return Decision(state, (refusal,))
-        row = await self.store.share(opening_id, official)
-        if row is None:
-            raise NotFoundError("no share is kept for this official", code="not_an_official")
-        share = open_share(row.sealed, content_key)  # bad_key_or_tampered: nothing recorded
-        await self.store.hold_share(opening_id, official, share, now)
-        decision = await self.execute(opening_id, lambda s, at: SubmitShare(official, at),
-                                      actor=official)
-        if decision.refusal is not None:
-            if decision.refusal.reason != "share_already_submitted":
-                await self.store.erase_share(opening_id, official)
-            return decision
-        backup = decision.state.settings.backup
-        if backup is not None and len(decision.state.shares_submitted) >= backup.k:
-            return await self._rebuild(opening_id, backup_certificate_pem)
-        return decision
-
-    async def _rebuild(self, opening_id: str, certificate_pem: str) -> Decision:
-        shares = [r.share for r in await self.store.shares(opening_id) if r.share]
-        key: Any = None
-        failure: str | None = None
-        try:
-            key = await asyncio.to_thread(rebuild_backup_key, shares)
-        except BidroomError as exc:
-            failure = exc.code
-        finally:
-            await self.store.erase_shares(opening_id)
-        decision = await self.execute(
-            opening_id,
-            lambda s, at: RecordBackupRebuild(failure is None, at, failure),
-            actor=None,
-        )
-        if key is None or decision.refusal is not None:
-            return decision
-        try:
-            certificate = load_certificate(certificate_pem)
-            for supplier_id in decision.state.bidders:
-                if decision.state.bids[supplier_id].status is not BidStatus.WITHDRAWN:
-                    continue
-                decision = await self._open_with_backup(opening_id, supplier_id, key,
-                                                        certificate)
-        finally:
-            key = None  # the rebuilt key is used once and dropped
-        return decision
-
-    async def _open_with_backup(self, opening_id: str, supplier_id: str, key: Any,
-                                certificate: Any) -> Decision:
-        bid = await self.store.current_bid(opening_id, supplier_id)
-        out_dir = self.files.opened_dir(opening_id, supplier_id)
-        try:
-            if bid is None:
-                raise NotFoundError("the bid's upload record is missing", code="no_bid")
-            registered = await self._registered_signers(supplier_id)
-
-            def work() -> tuple[dict[str, Any], dict[str, Any]]:
-                assert bid is not None
-                path = self.files.verify(bid.storage_path, bid.sha256)
-                recipient = recipient_for(inspect_envelope(path), certificate)
-                content_key = unwrap_content_key(recipient.encrypted_key, key)
-                return self._open_own(bid, content_key, out_dir, registered)
-
-            form, signer = await asyncio.to_thread(work)
-        except BidroomError as exc:
-            return await self.note(opening_id, "backup_open_failed",
-                                   {"supplier_id": supplier_id, "reason": exc.code,
-                                    "message": exc.message}, actor=None)
-        return await self.execute(
-            opening_id,
-            lambda s, at: RecordBackupOpening(supplier_id, form, signer, at),
-            actor=None,
-        )

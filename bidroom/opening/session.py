@@ -25,8 +25,13 @@ The life of an opening, by the rules it implements:
   "因投标人之外的原因造成投标文件未解密的，视为撤回" (电子招标投标办法 31), the bond is returned
   (``Bond.RETURNED``). The other bids proceed. Bids that share a completion millisecond keep
   the order of their uploads in the log.
-* **Backup key** (optional [M]): after the window, k of the n opening officials submit their
-  shares; the rebuilt key opens the bids withdrawn for a platform fault, and nothing else.
+* **Backup key** (optional [M]): k ≥ 2 of the n opening officials rebuild it, never one alone
+  (``threshold_too_low``). After the window a *ceremony* collects their shares: it is started by
+  the process that will rebuild the key (``StartCeremony``: its id, the public half of a key only
+  that process holds, and, on a restart, the ceremony it replaces, whose submissions are void);
+  a share counts only for the ceremony it was sealed to (``ceremony_restarted``). With k shares
+  the key is rebuilt, opens the bids the agency ruled a platform fault (撤回), never one revoked
+  (撤销) or withdrawn by its supplier, and the ceremony is closed (``CloseCeremony``).
 * **唱标** (``Reveal``): once every bid is decrypted or accounted for, or the window has ended,
   names, prices and the 开标一览表 are revealed to all at once (O87 41; 电子招标投标办法 30).
 * **Objections** (O87 42): within ``objection_window_ms`` after 唱标 bidders raise objections,
@@ -54,6 +59,8 @@ __all__ = [
     "MAX_TEXT_LENGTH",
     "REFUSAL_REASONS",
     "AnswerObjection",
+    "BackupCeremonyClosed",
+    "BackupCeremonyStarted",
     "BackupPolicy",
     "BackupRebuildFailed",
     "BackupRebuilt",
@@ -66,6 +73,8 @@ __all__ = [
     "BidWithdrawn",
     "BidsClosed",
     "Bond",
+    "Ceremony",
+    "CloseCeremony",
     "Command",
     "CommandRefused",
     "Confirm",
@@ -97,12 +106,16 @@ __all__ = [
     "ShareSubmitted",
     "SignIn",
     "SignedIn",
+    "StartCeremony",
     "SubmitBid",
     "SubmitShare",
     "Tick",
     "WithdrawBid",
+    "backup_openable",
     "bond_of",
     "can_decrypt",
+    "can_open_with_backup",
+    "can_submit_share",
     "created",
     "decide",
     "event_from_dict",
@@ -121,6 +134,7 @@ MINUTE: Final = 60_000
 DAY: Final = 24 * 60 * MINUTE
 MAX_TEXT_LENGTH: Final = 2000  # an objection, an answer, a fault reason
 MAX_OFFICIALS: Final = 20
+MIN_THRESHOLD: Final = 2  # k: no official may rebuild the backup key alone
 DEFAULT_MAX_BID_BYTES: Final = 1024 * 1024 * 1024  # 1 GiB
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -171,11 +185,13 @@ def bond_of(status: BidStatus) -> Bond | None:
 REFUSAL_REASONS: Final = frozenset({
     "already_answered", "already_confirmed", "already_decrypted", "already_rebuilt",
     "already_revealed", "already_signed_in", "already_submitted", "already_withdrawn",
-    "backup_not_rebuilt", "bid_too_large", "bid_withdrawn", "deadline_passed",
+    "backup_not_rebuilt", "ceremony_changed", "ceremony_restarted", "invalid_ceremony",
+    "bid_too_large", "bid_withdrawn", "deadline_passed",
     "decryption_in_progress", "decryption_not_open", "invalid_digest", "no_backup", "no_bid",
     "not_a_bidder", "not_an_official", "not_enough_shares", "not_invited", "not_revealed",
     "not_signed_in", "not_withdrawn_for_fault", "objection_window_closed",
     "objection_window_open", "objections_unanswered", "opening_failed", "reason_required",
+    "rebuild_in_progress",
     "record_revealed", "same_bid", "share_already_submitted", "sign_in_closed",
     "sign_in_not_open", "text_required", "unknown_objection", "window_closed", "window_open",
 })
@@ -325,10 +341,15 @@ def validate_settings(s: OpeningSettings) -> list[Problem]:
         if not (2 <= b.n <= MAX_OFFICIALS):
             p.append(Problem("invalid_backup", "backup.officials",
                              f"name 2..{MAX_OFFICIALS} officials"))
-        # k >= 2: no single official can rebuild the backup key alone.
-        if not (2 <= b.k <= b.n):
+        # k >= 2: with k = 1 each official alone holds the whole backup key (a share of a
+        # 1-of-n split is the key), so one person could open every bid.
+        if b.k < MIN_THRESHOLD:
+            p.append(Problem("threshold_too_low", "backup.k",
+                             f"k must be at least {MIN_THRESHOLD}: with k = 1 one official "
+                             "alone could rebuild the backup key"))
+        elif b.k > b.n:
             p.append(Problem("invalid_backup", "backup.k",
-                             "k must be at least 2 and at most the number of officials"))
+                             "k must be at most the number of officials"))
     return p
 
 
@@ -381,6 +402,17 @@ class Objection:
 
 
 @dataclass(frozen=True, slots=True)
+class Ceremony:
+    """The backup key's ceremony in progress: who started it (``holder``: the process that
+    alone holds the private half of ``public_key`` in memory) and when."""
+
+    ceremony_id: str
+    public_key: str  # base64 of the raw X25519 public key the shares are sealed to
+    holder: str
+    started_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class OpeningState:
     settings: OpeningSettings
     invited: frozenset[str]
@@ -392,8 +424,12 @@ class OpeningState:
     failed: bool = False
     failure_reason: str | None = None
     window_ended_at_ms: int | None = None
-    shares_submitted: frozenset[str] = frozenset()
+    shares_submitted: frozenset[str] = frozenset()  # in the current ceremony
     backup_rebuilt_at_ms: int | None = None
+    ceremony: Ceremony | None = None
+    ceremony_restarts: int = 0
+    resubmit: frozenset[str] = frozenset()  # voided by a restart, not submitted again yet
+    backup_closed_at_ms: int | None = None  # the key was rebuilt, used and dropped
     revealed_at_ms: int | None = None
     record: Mapping[str, Any] | None = None
     objections: tuple[Objection, ...] = ()
@@ -510,8 +546,31 @@ class MarkPlatformFault:
 
 
 @dataclass(frozen=True, slots=True)
+class StartCeremony:
+    """Start the backup key's ceremony (``replaces``: the id of the current one, whose holder
+    is gone; None when there is none)."""
+
+    ceremony_id: str
+    public_key: str
+    holder: str
+    replaces: str | None
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class SubmitShare:
     official: str
+    now_ms: int
+    ceremony_id: str = ""  # the ceremony the share was sealed to
+
+
+@dataclass(frozen=True, slots=True)
+class CloseCeremony:
+    """The rebuilt key has opened what it may (``opened``, ``failed``) and is dropped."""
+
+    ceremony_id: str
+    opened: tuple[str, ...]
+    failed: tuple[str, ...]
     now_ms: int
 
 
@@ -574,9 +633,11 @@ Command = (
     | SignIn
     | RecordDecryption
     | MarkPlatformFault
+    | StartCeremony
     | SubmitShare
     | RecordBackupRebuild
     | RecordBackupOpening
+    | CloseCeremony
     | Reveal
     | RaiseObjection
     | AnswerObjection
@@ -699,12 +760,38 @@ class BidRevoked:
 
 
 @dataclass(frozen=True, slots=True)
+class BackupCeremonyStarted:
+    """A ceremony began; with ``replaces`` it restarts one whose holder is gone: the
+    submissions of ``discarded`` are void and must be made again."""
+
+    seq: int
+    at_ms: int
+    ceremony_id: str
+    public_key: str
+    holder: str
+    replaces: str | None
+    discarded: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ShareSubmitted:
     seq: int
     official: str
     at_ms: int
     submitted: int  # shares in hand now
     needed: int  # k
+    ceremony_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BackupCeremonyClosed:
+    """The rebuilt key opened the platform-fault bids it could and was dropped."""
+
+    seq: int
+    at_ms: int
+    ceremony_id: str
+    opened: tuple[str, ...]
+    failed: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -793,9 +880,11 @@ Event = (
     | PlatformFaultMarked
     | DecryptionWindowEnded
     | BidRevoked
+    | BackupCeremonyStarted
     | ShareSubmitted
     | BackupRebuilt
     | BackupRebuildFailed
+    | BackupCeremonyClosed
     | RecordRevealed
     | ObjectionRaised
     | ObjectionAnswered
@@ -870,8 +959,12 @@ def _handle(state: OpeningState, cmd: Command) -> tuple[Event, ...]:
         return _record_decryption(state, cmd)
     if isinstance(cmd, MarkPlatformFault):
         return _platform_fault(state, cmd)
+    if isinstance(cmd, StartCeremony):
+        return _start_ceremony(state, cmd)
     if isinstance(cmd, SubmitShare):
         return _submit_share(state, cmd)
+    if isinstance(cmd, CloseCeremony):
+        return _close_ceremony(state, cmd)
     if isinstance(cmd, RecordBackupRebuild):
         return _backup_rebuild(state, cmd)
     if isinstance(cmd, RecordBackupOpening):
@@ -1056,20 +1149,64 @@ def _backup_refusal(state: OpeningState) -> str | None:
     return None
 
 
-def _submit_share(state: OpeningState, cmd: SubmitShare) -> tuple[Event, ...]:
+def can_submit_share(state: OpeningState, official: str) -> str | None:
+    """Why this official's share is not taken now (whatever the ceremony), or None."""
     reason = _backup_refusal(state)
     backup = state.settings.backup
-    if reason is None and backup is not None:
-        if cmd.official not in backup.officials:
-            reason = "not_an_official"
-        elif state.backup_rebuilt_at_ms is not None:
+    if reason is not None or backup is None:
+        return reason or "no_backup"
+    if official not in backup.officials:
+        return "not_an_official"
+    if state.backup_closed_at_ms is not None:
+        return "already_rebuilt"
+    if state.backup_rebuilt_at_ms is not None:
+        # rebuilt, the platform-fault bids are being opened; should the holder be lost
+        # meanwhile, a restarted ceremony takes shares again
+        return "rebuild_in_progress"
+    if official in state.shares_submitted:
+        return "share_already_submitted"
+    return None
+
+
+def _start_ceremony(state: OpeningState, cmd: StartCeremony) -> tuple[Event, ...]:
+    reason = _backup_refusal(state)
+    current = state.ceremony.ceremony_id if state.ceremony is not None else None
+    if reason is None:
+        if state.backup_closed_at_ms is not None:
             reason = "already_rebuilt"
-        elif cmd.official in state.shares_submitted:
-            reason = "share_already_submitted"
+        elif cmd.replaces != current:
+            reason = "ceremony_changed"  # another process started or restarted it first
+        elif not cmd.ceremony_id or not cmd.public_key or cmd.ceremony_id == current:
+            reason = "invalid_ceremony"
+    if reason is not None:
+        return _refuse("start_ceremony", reason)
+    return (BackupCeremonyStarted(state.seq + 1, cmd.now_ms, cmd.ceremony_id, cmd.public_key,
+                                  cmd.holder, cmd.replaces,
+                                  tuple(sorted(state.shares_submitted))),)
+
+
+def _submit_share(state: OpeningState, cmd: SubmitShare) -> tuple[Event, ...]:
+    reason = can_submit_share(state, cmd.official)
+    backup = state.settings.backup
+    if reason is None and (state.ceremony is None
+                           or state.ceremony.ceremony_id != cmd.ceremony_id):
+        reason = "ceremony_restarted"  # sealed to a ceremony that is no longer current
     if reason is not None or backup is None:
         return _refuse("submit_share", reason or "no_backup")
     return (ShareSubmitted(state.seq + 1, cmd.official, cmd.now_ms,
-                           len(state.shares_submitted) + 1, backup.k),)
+                           len(state.shares_submitted) + 1, backup.k, cmd.ceremony_id),)
+
+
+def _close_ceremony(state: OpeningState, cmd: CloseCeremony) -> tuple[Event, ...]:
+    reason: str | None = None
+    if state.backup_rebuilt_at_ms is None:
+        reason = "backup_not_rebuilt"
+    elif state.ceremony is None or state.ceremony.ceremony_id != cmd.ceremony_id:
+        reason = "ceremony_changed"
+    if reason is not None:
+        return _refuse("close_ceremony", reason)
+    return (BackupCeremonyClosed(state.seq + 1, cmd.now_ms, cmd.ceremony_id,
+                                 tuple(cmd.opened), tuple(cmd.failed)),)
 
 
 def _backup_rebuild(state: OpeningState, cmd: RecordBackupRebuild) -> tuple[Event, ...]:
@@ -1097,13 +1234,30 @@ def _backup_opening(state: OpeningState, cmd: RecordBackupOpening) -> tuple[Even
             reason = "backup_not_rebuilt"
         elif bid is None or cmd.supplier_id not in state.bidders:
             reason = "not_a_bidder"
-        elif bid.status is not BidStatus.WITHDRAWN:
-            # Only a platform fault is remedied; a bidder's own fault stays 撤销.
-            reason = "not_withdrawn_for_fault"
+        else:
+            reason = can_open_with_backup(state, cmd.supplier_id)
     if reason is not None:
         return _refuse("backup_open", reason)
     return (BidDecrypted(state.seq + 1, cmd.supplier_id, cmd.now_ms, dict(cmd.form),
                          dict(cmd.signer), by_backup=True),)
+
+
+def can_open_with_backup(state: OpeningState, supplier_id: str) -> str | None:
+    """Why the backup key may not open this supplier's bid, or None. Only a bid in force at the
+    deadline that the agency ruled a platform fault (撤回, 电子招标投标办法 31) is remedied:
+    never one revoked for the bidder's own fault (撤销), one its supplier withdrew or replaced
+    before the deadline (not a bid at the deadline), or one already opened."""
+    bid = state.bids.get(supplier_id)
+    if bid is None or supplier_id not in state.bidders:
+        return "not_a_bidder"
+    if bid.status is not BidStatus.WITHDRAWN or bid.reason != "withdrawn_platform_fault":
+        return "not_withdrawn_for_fault"
+    return None
+
+
+def backup_openable(state: OpeningState) -> tuple[str, ...]:
+    """The bids the rebuilt backup key opens, in upload order (see ``can_open_with_backup``)."""
+    return tuple(s for s in state.bidders if can_open_with_backup(state, s) is None)
 
 
 def _reveal(state: OpeningState, cmd: Reveal) -> tuple[Event, ...]:
@@ -1233,13 +1387,24 @@ def evolve(state: OpeningState, event: Event) -> OpeningState:
         bids = _with_bid(state, event.supplier_id, status=BidStatus.REVOKED,
                          reason=event.reason, bond=Bond(event.bond))
         return replace(state, seq=seq, bids=bids)
+    if isinstance(event, BackupCeremonyStarted):
+        restarted = event.replaces is not None
+        return replace(
+            state, seq=seq, shares_submitted=frozenset(), backup_rebuilt_at_ms=None,
+            ceremony=Ceremony(event.ceremony_id, event.public_key, event.holder, event.at_ms),
+            ceremony_restarts=state.ceremony_restarts + (1 if restarted else 0),
+            resubmit=state.resubmit | frozenset(event.discarded))
     if isinstance(event, ShareSubmitted):
         return replace(state, seq=seq,
-                       shares_submitted=state.shares_submitted | {event.official})
+                       shares_submitted=state.shares_submitted | {event.official},
+                       resubmit=state.resubmit - {event.official})
     if isinstance(event, BackupRebuilt):
-        return replace(state, seq=seq, backup_rebuilt_at_ms=event.at_ms)
+        return replace(state, seq=seq, backup_rebuilt_at_ms=event.at_ms, resubmit=frozenset())
     if isinstance(event, BackupRebuildFailed):
-        return replace(state, seq=seq, shares_submitted=frozenset())
+        # The shares are discarded with the ceremony: a new one starts with the next share.
+        return replace(state, seq=seq, shares_submitted=frozenset(), ceremony=None)
+    if isinstance(event, BackupCeremonyClosed):
+        return replace(state, seq=seq, ceremony=None, backup_closed_at_ms=event.at_ms)
     if isinstance(event, RecordRevealed):
         return replace(state, seq=seq, revealed_at_ms=event.at_ms, record=event.record)
     if isinstance(event, ObjectionRaised):
@@ -1326,9 +1491,11 @@ _EVENT_TYPES: Final[dict[str, type[Any]]] = {
     "platform_fault": PlatformFaultMarked,
     "window_ended": DecryptionWindowEnded,
     "bid_revoked": BidRevoked,
+    "backup_ceremony_started": BackupCeremonyStarted,
     "share_submitted": ShareSubmitted,
     "backup_rebuilt": BackupRebuilt,
     "backup_rebuild_failed": BackupRebuildFailed,
+    "backup_ceremony_closed": BackupCeremonyClosed,
     "record_revealed": RecordRevealed,
     "objection_raised": ObjectionRaised,
     "objection_answered": ObjectionAnswered,

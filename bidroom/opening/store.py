@@ -11,8 +11,10 @@ The other tables are projections kept in the same transaction as the log append,
 ``openings`` (with ``seq``, the compare-and-set guard: an append succeeds only if the opening
 is still at the sequence the decision was taken on), ``opening_bids`` (every accepted upload
 with its signed receipt), ``opening_objections``, and ``opening_backup_shares`` (each
-official's share of the backup key, sealed to that official's encryption certificate; the
-share itself is held only between its submission after the decryption window and the rebuild).
+official's share of the backup key, sealed to that official's encryption certificate; after a
+submission, the share sealed again to the current ceremony's key, which exists only in the
+memory of the process that will rebuild the key: ``bidroom.opening.backup``). No share, and no
+key that opens one, is ever stored in the clear.
 
 Ciphertext files live under ``DATA_DIR/openings/<opening id>/<sha256>.cms``: written once
 (a temporary file hard-linked into place, never overwritten), read-only, and re-hashed before
@@ -193,8 +195,8 @@ class OpeningObjectionRow(Base):
 
 class OpeningShareRow(Base):
     """One official's share of the backup opening key, sealed to the official's encryption
-    certificate. ``share`` holds the opened share only from its submission (after the
-    decryption window) until the rebuild; then it is erased."""
+    certificate (``sealed``). A submitted share is kept only sealed to the ceremony's key
+    (``ceremony_sealed``, for ``ceremony_id``), from its submission until the rebuild."""
 
     __tablename__ = "opening_backup_shares"
 
@@ -204,7 +206,8 @@ class OpeningShareRow(Base):
     official_user_id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
     certificate_fingerprint: Mapped[str] = mapped_column(String(64))
     sealed: Mapped[dict[str, Any]] = mapped_column(JSON)
-    share: Mapped[str | None] = mapped_column(Text)
+    ceremony_id: Mapped[str | None] = mapped_column(String(_ID))
+    ceremony_sealed: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     submitted_at_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
@@ -588,34 +591,38 @@ class OpeningStore:
             async with self._sessions() as session:
                 return list((await session.scalars(stmt)).all())
 
-    async def hold_share(self, opening_id: str, official: str, share: str, at_ms: int) -> None:
-        """Keep a submitted share until the rebuild (after the decryption window only)."""
-        with sql_errors("hold share"):
+    async def keep_submission(self, opening_id: str, official: str, ceremony_id: str,
+                              sealed: dict[str, Any], at_ms: int) -> None:
+        """Keep a submitted share, sealed to the ceremony's key, until the rebuild."""
+        with sql_errors("keep submission"):
             async with self._sessions() as session, session.begin():
                 await session.execute(
                     update(OpeningShareRow)
                     .where(OpeningShareRow.opening_id == opening_id,
                            OpeningShareRow.official_user_id == official)
-                    .values(share=share, submitted_at_ms=at_ms))
+                    .values(ceremony_id=ceremony_id, ceremony_sealed=sealed,
+                            submitted_at_ms=at_ms))
 
-    async def erase_share(self, opening_id: str, official: str) -> None:
-        """Forget one official's submitted share (its submission was refused)."""
-        with sql_errors("erase share"):
+    async def erase_submission(self, opening_id: str, official: str,
+                               ceremony_id: str) -> None:
+        """Forget one official's submission to this ceremony (its submission was refused)."""
+        with sql_errors("erase submission"):
             async with self._sessions() as session, session.begin():
                 await session.execute(
                     update(OpeningShareRow)
                     .where(OpeningShareRow.opening_id == opening_id,
-                           OpeningShareRow.official_user_id == official)
-                    .values(share=None))
+                           OpeningShareRow.official_user_id == official,
+                           OpeningShareRow.ceremony_id == ceremony_id)
+                    .values(ceremony_id=None, ceremony_sealed=None))
 
-    async def erase_shares(self, opening_id: str) -> None:
-        """Forget every submitted share (after a rebuild, successful or not)."""
-        with sql_errors("erase shares"):
+    async def erase_submissions(self, opening_id: str) -> None:
+        """Forget every submission (after a rebuild, successful or not)."""
+        with sql_errors("erase submissions"):
             async with self._sessions() as session, session.begin():
                 await session.execute(
                     update(OpeningShareRow)
                     .where(OpeningShareRow.opening_id == opening_id)
-                    .values(share=None))
+                    .values(ceremony_id=None, ceremony_sealed=None))
 
     # ------------------------------------------------------------ registered certificates
 

@@ -736,10 +736,12 @@ async def test_the_backup_key_needs_k_shares_after_the_window_and_opens_only_a_p
                                headers=hall.auth("supervisor"))).json()
     assert [e["kind"] for e in log["items"]].count("share_submitted") == 2
     assert "backup_rebuilt" in [e["kind"] for e in log["items"]]
-    # The submitted shares are erased after use.
+    assert "backup_ceremony_closed" in [e["kind"] for e in log["items"]]
+    # The submissions (sealed to the ceremony's key) are erased after use.
     async with make_engine_for(hall) as conn:
         held = (await conn.execute(text(
-            "SELECT count(*) FROM opening_backup_shares WHERE share IS NOT NULL"))).scalar()
+            "SELECT count(*) FROM opening_backup_shares WHERE ceremony_sealed IS NOT NULL"
+        ))).scalar()
     assert held == 0
 
 

@@ -213,7 +213,8 @@ def _session_codes() -> set[str]:
                 for kw in node.keywords:
                     if kw.arg == "reason":
                         literal(kw.value)
-            elif (isinstance(node, ast.Return) and fn.name in ("can_decrypt", "_backup_refusal")):
+            elif (isinstance(node, ast.Return)
+                  and (fn.name.startswith("can_") or fn.name == "_backup_refusal")):
                 literal(node.value)
     return {c for c in codes if re.fullmatch(r"[a-z][a-z_]+", c)}
 

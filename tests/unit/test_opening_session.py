@@ -11,6 +11,7 @@ import pytest
 
 from bidroom.opening.session import (
     AnswerObjection,
+    BackupCeremonyStarted,
     BackupPolicy,
     BackupRebuildFailed,
     BackupRebuilt,
@@ -21,6 +22,7 @@ from bidroom.opening.session import (
     BidStatus,
     BidSubmitted,
     BidWithdrawn,
+    CloseCeremony,
     CommandRefused,
     Confirm,
     Decision,
@@ -48,11 +50,14 @@ from bidroom.opening.session import (
     ShareSubmitted,
     SignedIn,
     SignIn,
+    StartCeremony,
     SubmitBid,
     SubmitShare,
     Tick,
     WithdrawBid,
+    backup_openable,
     can_decrypt,
+    can_open_with_backup,
     created,
     decide,
     event_from_dict,
@@ -164,7 +169,8 @@ def test_a_backup_key_needs_at_least_two_of_two_distinct_officials() -> None:
         s = OpeningSettings(opening_id="o", deadline_ms=DEADLINE, backup=BackupPolicy(k, officials))
         return {p.code for p in validate_settings(s)}
 
-    assert codes(1, ("a", "b", "c")) == {"invalid_backup"}  # one person could rebuild it
+    assert codes(1, ("a", "b", "c")) == {"threshold_too_low"}  # one person could rebuild it
+    assert codes(0, ("a", "b", "c")) == {"threshold_too_low"}
     assert codes(2, ("a",)) == {"invalid_backup"}
     assert codes(3, ("a", "b")) == {"invalid_backup"}
     assert codes(2, ("a", "a", "b")) == {"duplicate_official"}
@@ -582,6 +588,16 @@ def backup_opening() -> OpeningState:
     return decide(state, MarkPlatformFault("s3", "CA 中断", "a", DEADLINE + 2 * MIN)).state
 
 
+def in_ceremony(state: OpeningState, ceremony_id: str = "c1",
+                replaces: str | None = None) -> OpeningState:
+    """After the window, a ceremony started by process "p1"."""
+    state = decide(state, Tick(WINDOW_END)).state
+    decision = decide(state, StartCeremony(ceremony_id, "cHVibGlj", "p1", replaces,
+                                           WINDOW_END))
+    assert decision.refusal is None, decision.refusal
+    return decision.state
+
+
 def test_shares_are_refused_before_the_decryption_window_ends() -> None:
     state = backup_opening()
 
@@ -589,44 +605,54 @@ def test_shares_are_refused_before_the_decryption_window_ends() -> None:
 
 
 def test_k_minus_one_shares_do_not_rebuild_and_k_shares_do() -> None:
-    state = decide(backup_opening(), Tick(WINDOW_END)).state
+    state = in_ceremony(backup_opening())
 
-    state, events = run(state, SubmitShare("o1", WINDOW_END + 1))
-    assert events == [ShareSubmitted(state.seq, "o1", WINDOW_END + 1, 1, 2)]
+    state, events = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"))
+    assert events == [ShareSubmitted(state.seq, "o1", WINDOW_END + 1, 1, 2, "c1")]
     assert refused(decide(state, RecordBackupRebuild(True, WINDOW_END + 2))) == (
         "not_enough_shares")
 
-    state = decide(state, SubmitShare("o3", WINDOW_END + 3)).state
+    state = decide(state, SubmitShare("o3", WINDOW_END + 3, "c1")).state
     decision = decide(state, RecordBackupRebuild(True, WINDOW_END + 4))
     assert decision.events == (BackupRebuilt(decision.state.seq, WINDOW_END + 4, ("o1", "o3")),)
-    assert refused(decide(decision.state, SubmitShare("o2", WINDOW_END + 5))) == (
+    assert refused(decide(decision.state, SubmitShare("o2", WINDOW_END + 5, "c1"))) == (
+        "rebuild_in_progress")
+    closed = decide(decision.state, CloseCeremony("c1", ("s3",), (), WINDOW_END + 6))
+    assert closed.state.ceremony is None and closed.state.backup_closed_at_ms == WINDOW_END + 6
+    assert refused(decide(closed.state, SubmitShare("o2", WINDOW_END + 7, "c1"))) == (
         "already_rebuilt")
 
 
 def test_only_named_officials_submit_shares_once_each() -> None:
-    state = decide(backup_opening(), Tick(WINDOW_END)).state
-    state = decide(state, SubmitShare("o1", WINDOW_END + 1)).state
+    state = in_ceremony(backup_opening())
+    state = decide(state, SubmitShare("o1", WINDOW_END + 1, "c1")).state
 
-    assert refused(decide(state, SubmitShare("o1", WINDOW_END + 2))) == (
+    assert refused(decide(state, SubmitShare("o1", WINDOW_END + 2, "c1"))) == (
         "share_already_submitted")
-    assert refused(decide(state, SubmitShare("eve", WINDOW_END + 2))) == "not_an_official"
-    assert refused(decide(opened(3), SubmitShare("o1", WINDOW_END + 2))) == "no_backup"
+    assert refused(decide(state, SubmitShare("eve", WINDOW_END + 2, "c1"))) == "not_an_official"
+    assert refused(decide(opened(3), SubmitShare("o1", WINDOW_END + 2, "c1"))) == "no_backup"
 
 
 def test_a_failed_rebuild_discards_the_shares() -> None:
-    state = decide(backup_opening(), Tick(WINDOW_END)).state
-    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1), SubmitShare("o2", WINDOW_END + 2))
+    state = in_ceremony(backup_opening())
+    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"),
+                   SubmitShare("o2", WINDOW_END + 2, "c1"))
 
     decision = decide(state, RecordBackupRebuild(False, WINDOW_END + 3, "bad_share"))
 
     assert isinstance(decision.events[0], BackupRebuildFailed)
     assert decision.state.shares_submitted == frozenset()
-    assert refused(decide(decision.state, SubmitShare("o1", WINDOW_END + 4))) is None
+    assert decision.state.ceremony is None  # the ceremony ends with its submissions
+    assert refused(decide(decision.state, SubmitShare("o1", WINDOW_END + 4, "c1"))) == (
+        "ceremony_restarted")
+    again = decide(decision.state, StartCeremony("c2", "cHVi", "p1", None, WINDOW_END + 4))
+    assert refused(decide(again.state, SubmitShare("o1", WINDOW_END + 4, "c2"))) is None
 
 
 def test_the_backup_key_opens_only_bids_withdrawn_for_a_platform_fault() -> None:
-    state = decide(backup_opening(), Tick(WINDOW_END)).state
-    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1), SubmitShare("o2", WINDOW_END + 2),
+    state = in_ceremony(backup_opening())
+    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"),
+                   SubmitShare("o2", WINDOW_END + 2, "c1"),
                    RecordBackupRebuild(True, WINDOW_END + 3))
 
     assert refused(decide(state, RecordBackupOpening("s1", FORM, SIGNER, WINDOW_END + 4))) == (
@@ -642,9 +668,9 @@ def test_the_backup_key_opens_only_bids_withdrawn_for_a_platform_fault() -> None
 
 def test_a_bidders_own_fault_stays_revoked_even_with_the_backup_key() -> None:
     state = opened(3, backup=BackupPolicy(2, ("o1", "o2")))
-    state = decrypted(state, "s1", "s2")
-    state = decide(state, Tick(WINDOW_END)).state
-    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1), SubmitShare("o2", WINDOW_END + 2),
+    state = in_ceremony(decrypted(state, "s1", "s2"))
+    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"),
+                   SubmitShare("o2", WINDOW_END + 2, "c1"),
                    RecordBackupRebuild(True, WINDOW_END + 3))
 
     assert refused(decide(state, RecordBackupOpening("s3", FORM, SIGNER, WINDOW_END + 4))) == (
@@ -652,10 +678,83 @@ def test_a_bidders_own_fault_stays_revoked_even_with_the_backup_key() -> None:
 
 
 def test_the_backup_key_cannot_be_used_before_it_is_rebuilt() -> None:
-    state = decide(backup_opening(), Tick(WINDOW_END)).state
+    state = in_ceremony(backup_opening())
 
     assert refused(decide(state, RecordBackupOpening("s3", FORM, SIGNER, WINDOW_END + 4))) == (
         "backup_not_rebuilt")
+
+
+def test_a_share_counts_only_for_the_ceremony_it_was_sealed_to() -> None:
+    state = in_ceremony(backup_opening())
+    state = decide(state, SubmitShare("o1", WINDOW_END + 1, "c1")).state
+
+    assert refused(decide(state, SubmitShare("o2", WINDOW_END + 2, "c0"))) == (
+        "ceremony_restarted")
+    no_ceremony = decide(backup_opening(), Tick(WINDOW_END)).state
+    assert refused(decide(no_ceremony, SubmitShare("o1", WINDOW_END + 1, ""))) == (
+        "ceremony_restarted")
+
+
+def test_a_restart_voids_the_lost_ceremonys_submissions_and_says_whose() -> None:
+    state = in_ceremony(backup_opening())
+    state = decide(state, SubmitShare("o1", WINDOW_END + 1, "c1")).state
+
+    # Only a restart of the current ceremony is taken (two processes racing: one wins).
+    assert refused(decide(state, StartCeremony("c2", "cHVi", "p2", None, WINDOW_END + 2))) == (
+        "ceremony_changed")
+    assert refused(decide(state, StartCeremony("c2", "cHVi", "p2", "c0", WINDOW_END + 2))) == (
+        "ceremony_changed")
+    decision = decide(state, StartCeremony("c2", "cHVi", "p2", "c1", WINDOW_END + 2))
+    event = decision.events[0]
+    assert isinstance(event, BackupCeremonyStarted) and event.discarded == ("o1",)
+    state = decision.state
+    assert state.shares_submitted == frozenset() and state.resubmit == {"o1"}
+    assert state.ceremony is not None and state.ceremony.holder == "p2"
+    assert state.ceremony_restarts == 1
+    state = decide(state, SubmitShare("o1", WINDOW_END + 3, "c2")).state
+    assert state.resubmit == frozenset() and state.shares_submitted == {"o1"}
+
+
+def test_a_rebuild_whose_holder_was_lost_before_closing_can_be_restarted() -> None:
+    state = in_ceremony(backup_opening())
+    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"),
+                   SubmitShare("o2", WINDOW_END + 2, "c1"),
+                   RecordBackupRebuild(True, WINDOW_END + 3))
+
+    state = decide(state, StartCeremony("c2", "cHVi", "p2", "c1", WINDOW_END + 4)).state
+
+    assert state.backup_rebuilt_at_ms is None and state.resubmit == {"o1", "o2"}
+    state, _ = run(state, SubmitShare("o2", WINDOW_END + 5, "c2"),
+                   SubmitShare("o3", WINDOW_END + 5, "c2"),
+                   RecordBackupRebuild(True, WINDOW_END + 6),
+                   RecordBackupOpening("s3", FORM, SIGNER, WINDOW_END + 7),
+                   CloseCeremony("c2", ("s3",), (), WINDOW_END + 7))
+    assert state.bids["s3"].by_backup and state.backup_closed_at_ms == WINDOW_END + 7
+    assert refused(decide(state, StartCeremony("c3", "cHVi", "p3", None, WINDOW_END + 8))) == (
+        "already_rebuilt")
+
+
+def test_the_backup_path_never_opens_a_revoked_or_a_supplier_withdrawn_bid() -> None:
+    state = with_bids(4, backup=BackupPolicy(2, ("o1", "o2")))
+    state = decide(state, WithdrawBid("s4", DEADLINE - 1)).state  # 撤回 by its supplier
+    state = decide(state, Tick(DEADLINE)).state
+    state = decide(state, SignIn("s1", DEADLINE + 1)).state
+    state = decrypted(state, "s1")
+    state = decide(state, MarkPlatformFault("s3", "CA 中断", "a", DEADLINE + 2 * MIN)).state
+    state = in_ceremony(state)  # s2 is revoked (撤销) at the window's end
+    assert state.bids["s2"].status is BidStatus.REVOKED
+
+    assert backup_openable(state) == ("s3",)
+    assert can_open_with_backup(state, "s2") == "not_withdrawn_for_fault"
+    assert can_open_with_backup(state, "s4") == "not_a_bidder"
+    assert can_open_with_backup(state, "s1") == "not_withdrawn_for_fault"
+    state, _ = run(state, SubmitShare("o1", WINDOW_END + 1, "c1"),
+                   SubmitShare("o2", WINDOW_END + 2, "c1"),
+                   RecordBackupRebuild(True, WINDOW_END + 3))
+    for supplier in ("s2", "s4"):
+        assert refused(decide(state, RecordBackupOpening(supplier, FORM, SIGNER,
+                                                         WINDOW_END + 4))) in (
+            "not_withdrawn_for_fault", "not_a_bidder")
 
 
 # ---------------------------------------------------------------------------- the log
@@ -684,9 +783,13 @@ def test_every_event_round_trips_through_its_dict_and_replaying_gives_the_same_s
         RecordDecryption("s1", True, DEADLINE + 3, form=FORM, signer=SIGNER),
         RecordDecryption("s2", True, DEADLINE + 3, form=FORM, signer=SIGNER),
         MarkPlatformFault("s3", "断网", "a", DEADLINE + 4), Tick(WINDOW_END),
-        SubmitShare("o1", WINDOW_END + 1), SubmitShare("o2", WINDOW_END + 1),
+        StartCeremony("c0", "cHVi", "p0", None, WINDOW_END),
+        SubmitShare("o1", WINDOW_END + 1, "c0"),
+        StartCeremony("c1", "cHVi", "p1", "c0", WINDOW_END + 1),
+        SubmitShare("o1", WINDOW_END + 1, "c1"), SubmitShare("o2", WINDOW_END + 1, "c1"),
         RecordBackupRebuild(True, WINDOW_END + 2),
         RecordBackupOpening("s3", FORM, SIGNER, WINDOW_END + 3),
+        CloseCeremony("c1", ("s3",), (), WINDOW_END + 3),
         Reveal("a", WINDOW_END + 4), RaiseObjection("s1", "异议", WINDOW_END + 5),
         AnswerObjection(1, "答复", "a", WINDOW_END + 6),
         Note("record_exported", {"format": "json"}, WINDOW_END + 7),
@@ -788,8 +891,11 @@ def test_the_agencys_stated_reason_for_a_fault_ruling_is_kept_on_the_bid_and_in_
     state, _ = run(state,
                    MarkPlatformFault("s2", "CA 服务中断 / CA down", "usr_agency", DEADLINE + MIN),
                    MarkPlatformFault("s3", "平台存储故障", "usr_agency", DEADLINE + 2 * MIN),
-                   Tick(WINDOW_END), SubmitShare("o1", WINDOW_END + 1),
-                   SubmitShare("o2", WINDOW_END + 2), RecordBackupRebuild(True, WINDOW_END + 3),
+                   Tick(WINDOW_END),
+                   StartCeremony("c1", "cHVibGlj", "p1", None, WINDOW_END),
+                   SubmitShare("o1", WINDOW_END + 1, "c1"),
+                   SubmitShare("o2", WINDOW_END + 2, "c1"),
+                   RecordBackupRebuild(True, WINDOW_END + 3),
                    RecordBackupOpening("s3", FORM, SIGNER, WINDOW_END + 4),
                    Reveal("usr_agency", WINDOW_END + 5))
 

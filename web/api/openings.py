@@ -11,13 +11,13 @@ Who does what (``web.auth`` roles; the pure rules are ``bidroom.opening.session`
   key of its bid in the decryption window, unwraps it on its own machine and **submits the
   content key**; raises objections after 唱标;
 * the named opening officials each fetch their sealed share of the backup key and, after the
-  decryption window only, submit it; k of them rebuild the key;
+  decryption window only, submit it; k ≥ 2 of them rebuild the key;
 * supervisors (and admins) see everything, read-only.
 
-The backup key ceremony: when an opening with a backup is created the server generates the
-key, splits it k-of-n (Shamir), seals each share at once to its official's encryption
-certificate (named in the request) and drops the private key; only the certificate is kept.
-No one at the platform, and no single official, can open a bid early.
+The backup key: its use cases (creating it, the ceremony that rebuilds it) are
+``bidroom.opening.backup``; the routes here only map HTTP to them. No share, and no key that
+opens one, is ever stored in the clear; no one at the platform, and no single official, can
+rebuild the key.
 
 CA login: ``POST /api/auth/ca/challenge`` gives a single-use random challenge (Redis, 2
 minutes); ``POST /api/auth/ca/login`` checks the signature with the signing certificate, which
@@ -48,18 +48,19 @@ from bidroom.errors import (
     NotFoundError,
     ValidationError,
 )
+from bidroom.opening.backup import (
+    OfficialCandidate,
+    check_officials,
+    create_backup_key,
+)
 from bidroom.opening.ca import (
     PlatformCA,
-    certificate_fingerprint,
-    load_certificate,
 )
 from bidroom.opening.certificates import (
     CERTIFICATE_FIELDS,
     LoginChallenges,
     SupplierCertificates,
-    certificate_pem,
 )
-from bidroom.opening.custody import seal_share
 from bidroom.opening.hall import (
     personal_view,
     snapshot_view,
@@ -73,7 +74,6 @@ from bidroom.opening.runner import (
 from bidroom.opening.session import (
     MAX_TEXT_LENGTH,
     AnswerObjection,
-    BackupPolicy,
     BidDecrypted,
     BidReplaced,
     BidSubmitted,
@@ -85,7 +85,6 @@ from bidroom.opening.session import (
     DecryptionFailed,
     MarkPlatformFault,
     ObjectionRaised,
-    OpeningSettings,
     OpeningState,
     RaiseObjection,
     RecordConfirmed,
@@ -98,7 +97,6 @@ from bidroom.opening.session import (
     phase_at,
     settings_from_dict,
 )
-from bidroom.opening.shamir import BackupKey, split_backup_key
 from bidroom.opening.store import (
     OpeningBidRow,
     OpeningRow,
@@ -176,6 +174,11 @@ _REASONS: Final[dict[str, str]] = {
     "backup_not_rebuilt": "备用密钥尚未重建 / the backup key is not rebuilt",
     "not_withdrawn_for_fault": "仅平台故障撤回的投标可用备用密钥解密 / only bids withdrawn for a "
     "platform fault are opened with the backup key",
+    "rebuild_in_progress": "备用密钥正在重建 / the backup key is being rebuilt",
+    "ceremony_changed": "备用密钥仪式已由其他进程开始，请重试 / another server process started the "
+    "ceremony: try again",
+    "ceremony_restarted": "备用密钥仪式已重新开始，请重新提交 / the ceremony was restarted: submit "
+    "again",
 }
 
 
@@ -387,7 +390,10 @@ _OPENING_INPUT = obj(
         "purchaser_org_id": {**ID, "description": "an agency names the purchaser"},
         "invited_supplier_ids": {"type": "array", "items": ID},
         "settings": _OPENING_SETTINGS_INPUT,
-        "backup": obj({"k": {**INT, "minimum": 2},
+        "backup": obj({"k": {**INT, "minimum": 2,
+                             "description": "officials needed to rebuild the backup key; at "
+                             "least 2 (`threshold_too_low`): with 1, each official alone "
+                             "would hold the whole key"},
                        "officials": {"type": "array", "items": _OFFICIAL_INPUT,
                                      "minItems": 2}}, closed=True),
     },
@@ -446,8 +452,10 @@ _RECEIPT_EXAMPLE = {
         "The deadline is also the opening instant (O87 39). With `backup`, the server "
         "generates a backup opening key, splits it k-of-n among the named officials, seals "
         "each share to that official's encryption certificate and destroys the private key; "
-        "bidders must then seal to the backup certificate too. At most k-1 officials may "
-        "share one certificate."
+        "bidders must then seal to the backup certificate too. `k` is at least 2 "
+        "(`threshold_too_low`: with k = 1 each official alone would hold the whole key and "
+        "could open every bid), at most the number of officials; at most k-1 officials may "
+        "share one certificate (`officials_share_a_key`)."
     ),
     who="purchaser or agency",
     body=_OPENING_INPUT,
@@ -461,7 +469,8 @@ _RECEIPT_EXAMPLE = {
         403: ("role_required", "not_your_organisation"),
         422: ("missing_field", "invalid_field", "invalid_title", "invalid_settings",
               "deadline_in_past", "unknown_supplier", "unknown_purchaser", "unknown_official",
-              "official_certificate_mismatch", "officials_share_a_key", "unknown_ca",
+              "official_certificate_mismatch", "threshold_too_low", "officials_share_a_key",
+              "unknown_ca",
               "certificate_revoked", "certificate_expired", "wrong_key_usage",
               "bad_certificate"),
     },
@@ -535,7 +544,8 @@ async def create_opening(request: Request) -> Response:
     shares: list[OpeningShareRow] = []
     if settings.backup is not None:
         row.backup_certificate_pem, shares = await asyncio.to_thread(
-            _backup_ceremony, services, settings, certificates, now)
+            create_backup_key, _ca(services), opening_id, settings.backup, certificates,
+            now=ms_to_datetime(now))
     await services.openings.create(row, settings, invited, actor=principal.user_id,
                                    now_ms=now, shares=shares)
     opening = await authorise_opening(services, principal, opening_id)
@@ -544,8 +554,8 @@ async def create_opening(request: Request) -> Response:
 
 async def _check_officials(services: Services, raw: Any) -> tuple[list[str],
                                                                    list[x509.Certificate]]:
-    """The officials' user ids and encryption certificates, each verified now and naming
-    the official's own organisation; no certificate held by k or more of them."""
+    """The officials' user ids and encryption certificates (``backup.check_officials``: k ≥ 2,
+    each certificate verified and naming the official's organisation, none held by k)."""
     if raw is None:
         return [], []
     if not isinstance(raw, dict) or not isinstance(raw.get("officials"), list):
@@ -558,8 +568,7 @@ async def _check_officials(services: Services, raw: Any) -> tuple[list[str],
                               field="backup.k")
     now = await services.clock.now_ms()
     trust = await asyncio.to_thread(services.openings.trust_store)
-    users: list[str] = []
-    certificates: list[x509.Certificate] = []
+    candidates: list[OfficialCandidate] = []
     for entry in raw["officials"]:
         if not isinstance(entry, dict):
             raise ValidationError("each official is {user_id, certificate_pem}",
@@ -573,43 +582,9 @@ async def _check_officials(services: Services, raw: Any) -> tuple[list[str],
         if user is None or user.disabled:
             raise ValidationError(f"no such user {user_id}", code="unknown_official",
                                   user_id=user_id)
-        cert = load_certificate(pem)
-        identity = trust.verify(cert, at=ms_to_datetime(now), usage="encryption")
-        if identity.org_id != user.org_id:
-            raise ValidationError(
-                f"the certificate of {user_id} names {identity.name}, not the official's "
-                "organisation", code="official_certificate_mismatch", user_id=user_id)
-        users.append(user_id)
-        certificates.append(cert)
-    fingerprints = [certificate_fingerprint(c) for c in certificates]
-    if any(fingerprints.count(f) >= k for f in fingerprints):
-        raise ValidationError(
-            "k or more officials share one certificate: its holder alone could rebuild the "
-            "backup key", code="officials_share_a_key")
-    return users, certificates
-
-
-def _backup_ceremony(services: Services, settings: OpeningSettings,
-                     certificates: list[x509.Certificate],
-                     now_ms: int) -> tuple[str, list[OpeningShareRow]]:
-    """(thread) Generate the backup key, split it, seal each share to its official, and
-    forget the private key. Returns the certificate (PEM) and the sealed shares."""
-    backup = settings.backup
-    assert isinstance(backup, BackupPolicy)
-    ca = _ca(services)
-    key = BackupKey.generate(ca, now=ms_to_datetime(now_ms), org_id=settings.opening_id[:64])
-    shares = split_backup_key(key.private_key_pem, backup.k, backup.n)
-    rows = []
-    for official, certificate, share in zip(backup.officials, certificates, shares,
-                                            strict=True):
-        sealed = seal_share(share, certificate)
-        rows.append(OpeningShareRow(
-            opening_id=settings.opening_id, official_user_id=official,
-            certificate_fingerprint=sealed["recipient_fingerprint"], sealed=sealed,
-            share=None, submitted_at_ms=None))
-    certificate = key.certificate
-    del key, shares  # the private key and the plain shares exist nowhere after this
-    return certificate_pem(certificate), rows
+        candidates.append(OfficialCandidate(user_id, user.org_id, pem))
+    certificates = check_officials(k, candidates, trust, now_ms=now)
+    return [c.user_id for c in candidates], certificates
 
 
 @ops.add(
@@ -1122,6 +1097,46 @@ async def confirm_record(request: Request) -> Response:
 # =============================================================================== backup key
 
 
+_BACKUP_STATUS = obj(
+    {"state": {"enum": ["waiting_for_window", "collecting", "rebuilding", "ceremony_restarted",
+                        "rebuilt", "closed"]},
+     "k": COUNT, "n": COUNT, "submitted": COUNT, "needed": COUNT,
+     "submitted_by": {"type": "array", "items": ID},
+     "resubmit": {"type": "array", "items": ID,
+                  "description": "officials whose submission a lost ceremony voided: they "
+                  "submit again"},
+     "ceremony_id": nullable(STRING), "ceremony_restarts": COUNT, "accepted_from_ms": MS,
+     "rebuilt": BOOL, "opened_by_backup": {"type": "array", "items": ID}},
+    description="where the backup key's ceremony stands (docs/opening.md §6)",
+)
+
+
+def _official(principal: Principal, opening: _Opening) -> None:
+    if principal.user_id not in _officials(opening.row):
+        raise ForbiddenError("you are not an official of this backup key",
+                             code="not_an_official")
+
+
+@ops.add(
+    "GET",
+    "/api/openings/{opening_id}/backup",
+    summary_zh="备用密钥仪式状态",
+    summary_en="The backup key's ceremony",
+    description=(
+        "How many officials have submitted their share in the current ceremony, and "
+        "`ceremony_restarted` with `resubmit` when the server process holding the ceremony was "
+        "lost: those officials submit again."
+    ),
+    who="any party",
+    responses={200: Reply("the ceremony's status", _BACKUP_STATUS)},
+    errors={404: ("opening_not_found", "no_backup")},
+)
+async def get_backup_status(request: Request) -> Response:
+    services, _, opening = await _load(request)
+    status = await services.backup.status(opening.row.id)
+    return json_response({"opening_id": opening.row.id, **status})
+
+
 @ops.add(
     "GET",
     "/api/openings/{opening_id}/backup/share",
@@ -1130,12 +1145,13 @@ async def confirm_record(request: Request) -> Response:
     description=(
         "The share is sealed to your encryption certificate: unwrap `encrypted_key_b64` on "
         "your own machine (`bidroom bid unwrap-key`) and, after the decryption window, POST "
-        "the result to `/backup/shares`."
+        "the result to `/backup/shares`. `status`: the ceremony (as `GET …/backup`)."
     ),
     who="a named official",
     responses={200: Reply("your sealed share", obj({
         "opening_id": ID, "official_user_id": ID, "encrypted_key_b64": STRING,
-        "recipient_serial": STRING, "accepted_from_ms": MS, "k": COUNT, "n": COUNT}))},
+        "recipient_serial": STRING, "accepted_from_ms": MS, "k": COUNT, "n": COUNT,
+        "status": _BACKUP_STATUS}))},
     errors={403: ("not_an_official",), 404: ("opening_not_found", "no_backup")},
 )
 async def get_backup_share(request: Request) -> Response:
@@ -1153,6 +1169,7 @@ async def get_backup_share(request: Request) -> Response:
         "recipient_serial": row.sealed["recipient_serial"],
         "accepted_from_ms": opening.state.settings.window_ends_ms,
         "k": backup.k, "n": backup.n,
+        "status": await services.backup.status(opening.row.id),
     })
 
 
@@ -1162,41 +1179,33 @@ async def get_backup_share(request: Request) -> Response:
     summary_zh="提交备用密钥分片",
     summary_en="Submit your share of the backup key",
     description=(
-        "Only after the decryption window. With k shares the backup key is rebuilt once, opens "
-        "the bids withdrawn for a platform fault, and is dropped; every step is logged."
+        "Only after the decryption window. The server opens your sealed share with the key you "
+        "unwrapped, in memory, and keeps it only sealed to the current ceremony's key, which "
+        "exists in the memory of one server process alone; neither the share nor your key is "
+        "stored in the clear anywhere. With k shares (k ≥ 2) that process rebuilds the backup "
+        "key once, opens only the bids the agency ruled a platform fault (never one revoked or "
+        "withdrawn), and drops it; every step is logged. The answer waits for the rebuild "
+        "(`state: rebuilt`); `rebuilding` if it takes longer. Should that process be lost, "
+        "`state` becomes `ceremony_restarted` and the officials in `resubmit` submit again."
     ),
     who="a named official",
     body=_KEY_INPUT,
     body_example={"content_key_b64": "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="},
-    responses={200: Reply("accepted", obj({"opening_id": ID, "submitted": COUNT,
-                                           "needed": COUNT, "rebuilt": BOOL,
-                                           "opened_by_backup": {"type": "array"}}))},
+    responses={200: Reply("accepted", obj({"opening_id": ID, **_BACKUP_STATUS["properties"]}))},
     errors={403: ("not_an_official",), 404: ("opening_not_found",),
             409: ("no_backup", "window_open", "record_revealed", "already_rebuilt",
-                  "share_already_submitted", "opening_failed"),
+                  "rebuild_in_progress", "share_already_submitted", "opening_failed",
+                  "ceremony_changed", "ceremony_restarted"),
             422: ("missing_field", "invalid_content_key", "bad_key_or_tampered")},
 )
 async def submit_backup_share(request: Request) -> Response:
     services, principal, opening = await _load(request)
     key = _content_key(await read_json(request))
-    if principal.user_id not in _officials(opening.row):
-        raise ForbiddenError("you are not an official of this backup key",
-                             code="not_an_official")
-    decision = await services.openings.submit_share(
-        opening.row.id, principal.user_id, key,
-        backup_certificate_pem=opening.row.backup_certificate_pem or "")
+    _official(principal, opening)
+    outcome = await services.backup.submit(opening.row.id, principal.user_id, key)
     await services.hall.refresh(opening.row.id)
-    _accept(decision)
-    state = decision.state
-    backup = state.settings.backup
-    assert backup is not None
-    return json_response({
-        "opening_id": opening.row.id,
-        "submitted": len(state.shares_submitted),
-        "needed": backup.k,
-        "rebuilt": state.backup_rebuilt_at_ms is not None,
-        "opened_by_backup": [s for s, b in state.bids.items() if b.by_backup],
-    })
+    _accept(outcome.decision)
+    return json_response({"opening_id": opening.row.id, **outcome.status})
 
 
 # =============================================================================== the record

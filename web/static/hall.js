@@ -127,6 +127,10 @@ function applyEvent(ev) {
     case 'backup_rebuilt':
       if (hall.backup) hall.backup.rebuilt = true;
       break;
+    case 'backup_ceremony_started': // a restart voids the earlier submissions
+    case 'backup_rebuild_failed':
+      if (hall.backup) hall.backup.submitted = 0;
+      break;
     default:
       break;
   }
