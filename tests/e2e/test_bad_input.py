@@ -78,15 +78,24 @@ async def test_malformed_frames_unknown_types_and_bad_fields_get_errors_and_stor
 async def test_bids_before_the_start_and_at_the_end_are_refused(live: LiveServer) -> None:
     acc = live.accounts
     auction_id = await create_auction(live)
-    async with Client.connect(live.ws_url, acc["s1"].token) as s1:
+    async with (
+        Client.connect(live.ws_url, acc["s1"].token) as s1,
+        Client.connect(live.ws_url, acc["purchaser"].token) as watcher,
+    ):
         early = await s1.request("bid", auction_id=auction_id, bid_id="e", price_fen=900_000)
         assert early["reason"] == "not_started"
-        # At the end the server's closer would race this bid (closed first, the refusal says
-        # auction_closed): hold it, so the refusal is the one at the end instant.
-        await live.services.closer.stop()
+        await join(watcher, auction_id)
+        # At the end instant the server's closer closes the room; a bid sent at that instant
+        # is late (auction_ended) whether it arrives before the close or after, as here.
         await live.set_clock(T0 + 10 * MINUTE)  # exactly the end instant
+        closed, _ = await watcher.recv_until(
+            lambda m: m["type"] == "event" and m["event"]["kind"] == "closed")
+        assert closed["event"]["at_ms"] == T0 + 10 * MINUTE
         late = await s1.request("bid", auction_id=auction_id, bid_id="l", price_fen=900_000)
-        assert late["reason"] == "auction_ended"
+        assert (late["type"], late["reason"]) == ("bid_rejected", "auction_ended")
+        assert "竞价时间已到" in late["message"] and "the bid is late" in late["message"]
+        signed = await s1.request("sign_in", auction_id=auction_id)
+        assert (signed["type"], signed["code"]) == ("error", "auction_ended")
     assert await live.services.executor.bid_log(auction_id) == []
 
 

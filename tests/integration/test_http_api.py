@@ -909,8 +909,8 @@ async def test_the_result_after_the_close_names_the_winner_with_ranking_and_bid_
     assert documented(early, "/api/auctions/{auction_id}/result")["error"]["code"] == (
         "not_closed")
     assert early.status_code == 404
-    # The app's background closer would race the late bid once the clock reaches the end
-    # (closed first, the refusal says auction_closed): stop it and close by hand.
+    # A late bid is auction_ended whether the room is closed yet or not; the app's background
+    # closer is stopped so the close is recorded here, by hand, at a known point.
     await world.services.closer.stop()
     await world.seed.set_clock(END)
     late = await world.bid(second, auction_id, 700_000)

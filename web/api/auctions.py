@@ -394,7 +394,7 @@ async def get_auction(request: Request) -> Response:
     errors={
         403: ("not_your_auction",),
         404: ("auction_not_found",),
-        409: ("already_invited", "auction_closed", "auction_ended"),
+        409: ("already_invited", "auction_ended"),
         422: ("missing_field", "invalid_field", "unknown_supplier"),
     },
 )
@@ -499,8 +499,8 @@ async def resume(request: Request) -> Response:
     errors={
         403: ("suppliers_only",),
         404: ("auction_not_found",),
-        409: ("not_invited", "auction_closed", "sign_in_not_required", "sign_in_not_open",
-              "auction_ended", "already_signed_in"),
+        409: ("not_invited", "sign_in_not_required", "sign_in_not_open", "auction_ended",
+              "already_signed_in"),
     },
 )
 async def sign_in(request: Request) -> Response:
@@ -539,9 +539,8 @@ async def sign_in(request: Request) -> Response:
     errors={
         403: ("suppliers_only", "impersonation"),
         404: ("auction_not_found",),
-        409: ("not_invited", "auction_closed", "auction_paused", "not_started",
-              "auction_ended", "not_signed_in", "above_ceiling",
-              "insufficient_decrement"),
+        409: ("not_invited", "auction_paused", "not_started", "auction_ended",
+              "not_signed_in", "above_ceiling", "insufficient_decrement"),
         422: ("missing_field", "invalid_price", "invalid_bid_id"),
     },
     error_bodies={409: ErrorBody("BidRejected", {"max_allowed_fen": 999_000,
