@@ -312,6 +312,8 @@ async def test_invalid_utf8_in_a_text_frame_closes_with_1007_on_both_paths(
 async def test_replies_carry_re_only_for_a_request_with_an_id(live_on: LiveServer) -> None:
     acc = live_on.accounts
     async with Client.connect(live_on.ws_url, None, wire="json") as c:
+        err = await answer(c, json.dumps({"v": 1, "type": "auth", "id": "a", "token": 5}))
+        assert (err["code"], err["request"], err["re"]) == ("invalid_field", "auth", "a")
         await c.send_raw(json.dumps({"v": 1, "type": "ping"}))
         assert await c.recv() == {"v": 1, "type": "pong"}
         await c.send_raw(json.dumps({"v": 1, "type": "time"}))
