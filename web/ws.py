@@ -5,7 +5,8 @@ JSON when none is offered). Authentication by ``Authorization: Bearer`` on the u
 or an ``auth`` message first (browsers cannot set headers). Then the client joins rooms, bids,
 signs in, syncs its clock. Every bad message gets an ``error`` naming the request and the
 connection stays up; only abuse closes it: flooding (4029), a client that does not read its
-messages (4008), or no credential within 10 seconds (4001). docs/protocol.md has every message.
+messages (4008), no credential within 10 seconds (4001), or a text frame that is not UTF-8
+(1007, closed by the ASGI server or ``web.wsproto``). docs/protocol.md has every message.
 
 Outgoing frames are written without waiting (``web.wsproto``: the audience's shared frame goes
 straight to the transport), bounded per connection: the room's fan-out never waits for a slow
