@@ -43,7 +43,9 @@ MAX_SAFE_INT = 2**53 - 1  # the largest integer a JavaScript client reads exactl
 # JSON deeper than this is refused without decoding it (the decoder recurses); between
 # MAX_DEPTH and this it is decoded first, so the refusal can name the request.
 _DECODE_DEPTH = 256
-_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+# What nesting depends on: an escape (skipped whole, so \" ends no string), a quote, a bracket.
+# No token can backtrack, so a scan is linear in the frame even for adversarial text.
+_JSON_TOKENS = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -172,8 +174,13 @@ def _json_depth(text: str) -> int:
     if brackets <= MAX_DEPTH:
         return brackets
     depth = deepest = 0
+    in_string = False
     for token in _JSON_TOKENS.findall(text):
-        if token == "[" or token == "{":
+        if token == '"':
+            in_string = not in_string
+        elif in_string:
+            continue  # a bracket or an escape inside a string
+        elif token == "[" or token == "{":
             depth += 1
             if depth > deepest:
                 deepest = depth

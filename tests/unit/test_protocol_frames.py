@@ -99,6 +99,13 @@ def test_json_too_deep_to_decode_is_refused_before_decoding(depth: int) -> None:
 def test_brackets_inside_json_strings_are_not_nesting() -> None:
     frame = '{"v": 1, "type": "ping", "id": "[[[", "pad": "' + "[{" * 2_000 + '\\"]"}'
     assert decode_frame(frame, WireFormat.JSON)["id"] == "[[["
+    # an escaped quote does not end the string; an escaped backslash before a quote does
+    frame = ('{"v": 1, "type": "ping", "id": "x", "a": "\\"' + "[" * 40 + '\\\\", '
+             '"b": [[' + "]]}")
+    assert decode_frame(frame, WireFormat.JSON)["a"] == '"' + "[" * 40 + "\\"
+    err = refusal('{"v": 1, "type": "ping", "id": "x", "a": "\\\\", "b": '
+                  + "[" * 40 + "]" * 40 + "}")
+    assert (err.code, err.request) == ("malformed_frame", {"type": "ping", "id": "x"})
 
 
 @pytest.mark.parametrize("depth", [33, 1_000])
