@@ -5,10 +5,13 @@ id), each refusal with its code and, where they could be read, the request's typ
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
 
 from bidroom.protocol import (
@@ -158,3 +161,39 @@ def test_what_is_not_json_is_malformed(frame: bytes | str) -> None:
 
 def test_a_frame_over_16_kib_is_refused_by_size() -> None:
     assert refusal("{" + " " * MAX_FRAME_BYTES + "}").code == "frame_too_large"
+
+
+# Any character, lone surrogates included (hypothesis leaves them out of text by default).
+_ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=12)
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ANY_TEXT, inner, max_size=3),
+    max_leaves=60,
+)
+_FIELDS = st.fixed_dictionaries(
+    {}, optional={"v": _VALUES | st.just(1), "type": _VALUES | st.just("ping"),
+                  "id": _VALUES, "x": _VALUES})
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(fields=_FIELDS, raw=st.binary(max_size=64), wire=st.sampled_from(list(WireFormat)))
+def test_any_frame_decodes_to_a_message_or_a_frame_error_whose_answer_encodes(
+    fields: dict[str, object], raw: bytes, wire: WireFormat,
+) -> None:
+    frames: list[bytes | str] = [json.dumps(fields), raw]  # ensure_ascii: \ud800 escapes
+    with contextlib.suppress(Exception):  # msgpack cannot carry lone surrogates or > 64 bits
+        frames.append(msgpack.packb(fields))
+    for frame in frames:
+        try:
+            msg = decode_frame(frame, wire)
+        except FrameError as refused:
+            request = refused.request or {}
+        else:
+            assert msg["v"] == 1 and type(msg["v"]) is int and isinstance(msg["type"], str)
+            request = {"type": msg["type"], **({"id": msg["id"]} if "id" in msg else {})}
+        # the error (or reply) naming the request can always be written, in either format
+        answer = EncodedMessage(message("error", code="x", **{
+            k: v for k, v in (("request", request.get("type")), ("re", request.get("id")))
+            if v is not None}))
+        for out in WireFormat:
+            assert answer.ws_frame(out)
