@@ -5,7 +5,8 @@ JSON when none is offered). Authentication by ``Authorization: Bearer`` on the u
 or an ``auth`` message first (browsers cannot set headers). Then the client joins rooms, bids,
 signs in, syncs its clock. Every bad message gets an ``error`` naming the request and the
 connection stays up; only abuse closes it: flooding (4029), a client that does not read its
-messages (4008), or no credential within 10 seconds (4001). docs/protocol.md has every message.
+messages (4008), no credential within 10 seconds (4001), or a text frame that is not UTF-8
+(1007, closed by the ASGI server or ``web.wsproto``). docs/protocol.md has every message.
 
 Outgoing frames are written without waiting (``web.wsproto``: the audience's shared frame goes
 straight to the transport), bounded per connection: the room's fan-out never waits for a slow
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 import time
 from collections import deque
@@ -39,7 +41,15 @@ from bidroom.errors import (
     StoreError,
     ValidationError,
 )
-from bidroom.protocol import SUBPROTOCOLS, EncodedMessage, WireFormat, decode_frame, message
+from bidroom.protocol import (
+    MAX_SAFE_INT,
+    SUBPROTOCOLS,
+    EncodedMessage,
+    FrameError,
+    WireFormat,
+    decode_frame,
+    message,
+)
 from bidroom.rooms.views import Audience
 from market.registry import Principal, Role
 from web.api.openings import authorise_opening
@@ -67,6 +77,7 @@ __all__ = [
 log = logging.getLogger("bidroom.ws")
 
 AUTH_TIMEOUT_S = 10.0
+_ROOM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # auction and opening ids (auc_…, opn_…)
 CLOSE_GRACE_S = 5.0  # a closed client has this long to read what is left before it is cut off
 # Which process serves this connection (one of several workers or machines): for operators
 # reading logs and for the scale-out tests, which spread one room over several processes.
@@ -166,6 +177,8 @@ class WsConnection:
     # -- helpers -------------------------------------------------------------------------------
 
     def send(self, type_: str, **fields: Any) -> None:
+        if "re" in fields and fields["re"] is None:
+            del fields["re"]  # a request without an id (or none at all): nothing to echo
         if not self.offer(EncodedMessage(message(type_, **fields))):
             self.drop(WS_CLOSE["slow_consumer"], "slow consumer: outgoing buffer full")
 
@@ -173,9 +186,10 @@ class WsConnection:
               **details: Any) -> None:
         fields: dict[str, Any] = {"code": code, "message": text}
         if request is not None:
-            fields["request"] = request.get("type")
+            if request.get("type") is not None:
+                fields["request"] = request["type"]
             if request.get("id") is not None:
-                fields["re"] = request.get("id")
+                fields["re"] = request["id"]
         if details:
             fields["details"] = details
         self.send("error", **fields)
@@ -229,12 +243,39 @@ def negotiate(offered: list[str]) -> tuple[WireFormat, str | None]:
     return WireFormat.JSON, None
 
 
-def _auction_id(msg: dict[str, Any]) -> str:
-    value = msg.get("auction_id")
-    if not isinstance(value, str) or not value or len(value) > 64:
-        raise ValidationError("auction_id is required (a string)", code="missing_field",
-                              field="auction_id")
+def _room_id(msg: dict[str, Any], name: str) -> str:
+    """``auction_id`` or ``opening_id``: required, 1–64 of ``A-Z a-z 0-9 _ . : -``."""
+    value = msg.get(name)
+    if value is None:
+        raise ValidationError(f"{name} is required (a string)", code="missing_field",
+                              field=name)
+    if not isinstance(value, str) or not _ROOM_ID.fullmatch(value):
+        raise ValidationError(f"{name} must be 1..64 characters of A-Z a-z 0-9 _ . : -",
+                              code="invalid_field", field=name)
     return value
+
+
+def _auction_id(msg: dict[str, Any]) -> str:
+    return _room_id(msg, "auction_id")
+
+
+def _last_seq(msg: dict[str, Any]) -> int | None:
+    value = msg.get("last_seq")
+    if value is not None and (type(value) is not int or not 0 <= value <= MAX_SAFE_INT):
+        raise ValidationError("last_seq must be an integer from 0 to 2^53 - 1",
+                              code="invalid_field", field="last_seq")
+    return value
+
+
+def _client_time(msg: dict[str, Any]) -> dict[str, int]:
+    """The ``time`` request's optional ``client_time_ms``, echoed only when it is one."""
+    value = msg.get("client_time_ms")
+    if value is None:
+        return {}
+    if type(value) is not int or not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+        raise ValidationError("client_time_ms must be an integer (ms since the epoch)",
+                              code="invalid_field", field="client_time_ms")
+    return {"client_time_ms": value}
 
 
 async def _authorise_room(services: Services, principal: Principal, auction_id: str) -> None:
@@ -299,7 +340,7 @@ class Session:
             conn.send("pong", re=msg.get("id"))
             return
         if kind == "time":
-            conn.send("time", re=msg.get("id"), client_time_ms=msg.get("client_time_ms"),
+            conn.send("time", re=msg.get("id"), **_client_time(msg),
                       server_time_ms=await self.services.clock.now_ms())
             return
         if kind == "auth":
@@ -308,7 +349,8 @@ class Session:
                                       code="already_authenticated")
             token = msg.get("token")
             if not isinstance(token, str):
-                raise ValidationError("auth needs a token", code="missing_field", field="token")
+                raise ValidationError("auth needs a token (a string)", field="token",
+                                      code="missing_field" if token is None else "invalid_field")
             await self.authenticate(token, msg.get("id"))
             return
         principal = conn.principal
@@ -333,11 +375,7 @@ class Session:
 
     async def join(self, principal: Principal, msg: dict[str, Any]) -> None:
         auction_id = _auction_id(msg)
-        last_seq = msg.get("last_seq")
-        if last_seq is not None and (isinstance(last_seq, bool) or not isinstance(last_seq, int)
-                                     or last_seq < 0):
-            raise ValidationError("last_seq must be a non-negative integer",
-                                  code="invalid_field", field="last_seq")
+        last_seq = _last_seq(msg)
         await _authorise_room(self.services, principal, auction_id)
         if auction_id in self.conn.rooms:
             await self.services.hub.leave(auction_id, self.conn)
@@ -357,21 +395,14 @@ class Session:
 
     async def opening_hall(self, principal: Principal, msg: dict[str, Any]) -> None:
         """``join_opening`` / ``leave_opening``: the live opening hall (docs/protocol.md)."""
-        opening_id = msg.get("opening_id")
-        if not isinstance(opening_id, str) or not opening_id or len(opening_id) > 64:
-            raise ValidationError("opening_id is required (a string)", code="missing_field",
-                                  field="opening_id")
+        opening_id = _room_id(msg, "opening_id")
         hall = self.services.hall
         if msg["type"] == "leave_opening":
             self.openings.discard(opening_id)
             await hall.leave(opening_id, self.conn)
             self.conn.send("opening_left", re=msg.get("id"), opening_id=opening_id)
             return
-        last_seq = msg.get("last_seq")
-        if last_seq is not None and (isinstance(last_seq, bool) or not isinstance(last_seq, int)
-                                     or last_seq < 0):
-            raise ValidationError("last_seq must be a non-negative integer",
-                                  code="invalid_field", field="last_seq")
+        last_seq = _last_seq(msg)
         await authorise_opening(self.services, principal, opening_id)
         if opening_id in self.openings:
             await hall.leave(opening_id, self.conn)
@@ -413,7 +444,9 @@ async def handle_frame(session: Session, frame: bytes | str) -> None:
         msg = decode_frame(frame, conn.wire)
         await session.handle(msg)
     except BidroomError as exc:
-        conn.error(msg, exc.code, exc.message, **exc.details)
+        # a frame refused whole still names its request where its type and id were readable
+        request = exc.request if isinstance(exc, FrameError) else msg
+        conn.error(request, exc.code, exc.message, **exc.details)
         if exc.code in ("invalid_token", "missing_token") and conn.principal is None:
             conn.drop(WS_CLOSE["unauthenticated"], exc.code)
     except Exception:

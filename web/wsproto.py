@@ -18,7 +18,8 @@ session directly:
   (row B3 of docs/benchmarks.md measures what that saves);
 * keepalive pings every ``ws_ping_interval`` seconds (uvicorn's setting, 20 s): a client that has
   not answered the previous ping by the next one is closed (1011);
-* uvicorn's graceful shutdown closes every connection with 1001 (going away: reconnect).
+* uvicorn's graceful shutdown closes every connection with 1001 (going away: reconnect);
+* a text message that is not UTF-8 closes the connection with 1007, as on the ASGI path.
 
 Anything other than ``/ws`` is refused with 404; under another ASGI server the ASGI endpoint
 ``web.ws.ws_endpoint`` serves ``/ws`` instead, with the same session and messages.
@@ -62,6 +63,7 @@ log = logging.getLogger("bidroom.ws")
 
 #: What uvicorn's ``ws`` setting takes (an import string also works across worker processes).
 PROTOCOL = "web.wsproto:BidroomWebSocketProtocol"
+INVALID_UTF8 = 1007  # the close code for a text message that is not UTF-8 (RFC 6455 §7.4.1)
 INBOX_PAUSE = 32  # messages waiting before the connection stops reading from the socket
 WS_PATH = "/ws"
 
@@ -243,8 +245,19 @@ class BidroomWebSocketProtocol(asyncio.Protocol):
             data, self._fragments = b"".join(parts), None
         else:
             return  # PING and CLOSE are answered by the protocol itself (see _flush)
-        # websockets has checked that a text message is UTF-8 (else it closed with 1007)
-        self._message(data if opcode is Opcode.BINARY else data.decode("utf-8"))
+        if opcode is Opcode.BINARY:
+            self._message(data)
+            return
+        try:  # the sans-I/O protocol leaves a text message's UTF-8 to its user
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            # RFC 6455 §8.1: invalid UTF-8 in a text message fails the connection with 1007,
+            # as uvicorn does on the ASGI path; the client gets the close frame, and nothing
+            # raises into the transport.
+            if self._conn is not None:
+                self._conn.drop(INVALID_UTF8, "invalid UTF-8 in a text frame")
+            return
+        self._message(text)
 
     def _message(self, data: bytes | str) -> None:
         conn, bucket = self._conn, self._bucket

@@ -103,7 +103,8 @@ if op == 'bid' then
   local own_best, alias, nbids = num(own[1]), num(own[2]), num(own[3])
   local reason
   if redis.call('SISMEMBER', K_INV, sid) == 0 then reason = 'not_invited'
-  elseif closed_at then reason = 'auction_closed'
+  -- a bid at or after the end instant is late, whether the close is recorded yet or not
+  elseif closed_at then reason = 'auction_ended'
   elseif paused_at then reason = 'auction_paused'
   elseif now < start then reason = 'not_started'
   elseif now >= end_ms then reason = 'auction_ended' -- a bid at or after the end instant
@@ -165,7 +166,7 @@ if op == 'signin' then
   local sid = ARGV[5]
   local reason
   if redis.call('SISMEMBER', K_INV, sid) == 0 then reason = 'not_invited'
-  elseif closed_at then reason = 'auction_closed'
+  elseif closed_at then reason = 'auction_ended' -- as for a bid: closed means the end passed
   elseif sign_in == 0 then reason = 'sign_in_not_required'
   elseif now < start - sign_in then reason = 'sign_in_not_open'
   elseif now >= end_ms then reason = 'auction_ended'
@@ -180,8 +181,7 @@ if op == 'signin' then
 end
 
 if op == 'invite' then
-  if closed_at then return refuse('invite', 'auction_closed') end
-  if now >= end_ms then return refuse('invite', 'auction_ended') end
+  if closed_at or now >= end_ms then return refuse('invite', 'auction_ended') end
   local wanted = cmsgpack.unpack(ARGV[5])
   local added = {}
   for _, sid in ipairs(wanted) do

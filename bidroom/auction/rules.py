@@ -651,9 +651,11 @@ def _bid_refusal(state: AuctionState, cmd: PlaceBid) -> str | None:
     if cmd.supplier_id not in state.invited:
         return "not_invited"
     if state.closed:
-        return "auction_closed"
+        # A close is recorded only at or after the end instant, so a bid in a closed room is
+        # late: the same code as just below, whether the closer ran before this bid or not.
+        return "auction_ended"
     if state.paused_at_ms is not None:
-        return "auction_paused"
+        return "auction_paused"  # the pause gives its time back: not late, even past the end
     if cmd.now_ms < s.start_ms:
         return "not_started"
     if cmd.now_ms >= state.end_ms:
@@ -731,7 +733,7 @@ def _sign_in(state: AuctionState, cmd: SignIn) -> tuple[Event, ...]:
     if cmd.supplier_id not in state.invited:
         reason = "not_invited"
     elif state.closed:
-        reason = "auction_closed"
+        reason = "auction_ended"  # as for a bid: closed means the end has passed
     elif s.sign_in_ms == 0:
         reason = "sign_in_not_required"
     elif cmd.now_ms < s.start_ms - s.sign_in_ms:
@@ -747,9 +749,7 @@ def _sign_in(state: AuctionState, cmd: SignIn) -> tuple[Event, ...]:
 
 def _invite(state: AuctionState, cmd: Invite) -> tuple[Event, ...]:
     """Invitations may be added until the end; the invited list never shrinks (fairness)."""
-    if state.closed:
-        return (CommandRefused("invite", "auction_closed"),)
-    if cmd.now_ms >= state.end_ms:
+    if state.closed or cmd.now_ms >= state.end_ms:  # closed or not yet: the end has passed
         return (CommandRefused("invite", "auction_ended"),)
     added = tuple(sorted(set(cmd.supplier_ids) - state.invited))
     if not added:

@@ -28,12 +28,14 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Table,
+    and_,
     event,
     exc,
     insert,
@@ -132,6 +134,15 @@ class AuctionRow(Base):
 
     def __repr__(self) -> str:
         return f"AuctionRow(id={self.id!r}, status={self.status!r})"
+
+    def status_at(self, now_ms: int) -> str:
+        """The status as listed: ``scheduled`` before the start instant, ``open`` from the start
+        until the close writes ``closed`` or ``failed`` (the room is live: running, extended,
+        paused or closing). Only the close writes the column; the start needs no write, as
+        the start instant never moves."""
+        if self.status == "scheduled" and now_ms >= self.start_ms:
+            return "open"
+        return self.status
 
 
 class InvitationRow(Base):
@@ -362,10 +373,13 @@ class AuctionRepository:
         supplier_org_id: str | None = None,
         statuses: Iterable[str] | None = None,
         limit: int = 100,
+        now_ms: int | None = None,
     ) -> list[AuctionRow]:
         """Auctions, newest start first. The organisation filters combine with OR (an auction
         of this purchaser, or run by this agency, or inviting this supplier); with none given,
-        every auction. ``statuses``, if given, further restricts (AND)."""
+        every auction. ``statuses``, if given, further restricts (AND): the stored column, or
+        with ``now_ms`` the status as listed at that instant (``AuctionRow.status_at``), in
+        the same one query."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValidationError("limit must be a positive integer", code="invalid_limit")
         stmt = select(AuctionRow)
@@ -385,7 +399,10 @@ class AuctionRepository:
             wanted = list(statuses)
             for status in wanted:
                 _check_status(status)
-            stmt = stmt.where(AuctionRow.status.in_(wanted))
+            if now_ms is None:
+                stmt = stmt.where(AuctionRow.status.in_(wanted))
+            else:
+                stmt = stmt.where(or_(*(_listed_as(status, now_ms) for status in wanted)))
         stmt = stmt.order_by(AuctionRow.start_ms.desc(), AuctionRow.id).limit(limit)
         with sql_errors("list auctions"):
             async with self._sessions() as session:
@@ -566,6 +583,16 @@ class AuctionRepository:
         with sql_errors("list audit"):
             async with self._sessions() as session:
                 return list((await session.scalars(stmt)).all())
+
+
+def _listed_as(status: str, now_ms: int) -> ColumnElement[bool]:
+    """The SQL condition of ``AuctionRow.status_at(now_ms) == status``."""
+    if status == "open":
+        return or_(AuctionRow.status == "open",
+                   and_(AuctionRow.status == "scheduled", AuctionRow.start_ms <= now_ms))
+    if status == "scheduled":
+        return and_(AuctionRow.status == "scheduled", AuctionRow.start_ms > now_ms)
+    return AuctionRow.status == status
 
 
 def _check_status(status: str) -> None:

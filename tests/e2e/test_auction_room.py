@@ -112,13 +112,11 @@ async def test_four_suppliers_bid_live_a_purchaser_watches_and_the_auction_close
         await live.set_clock(T0 + 10 * MINUTE)
         reply = await s2.request("bid", auction_id=auction_id, bid_id="s2-2", price_fen=950_000)
         assert reply["type"] == "bid_accepted" and reply["extended"]["extensions"] == 2
-        # Past the end the server's closer would race the late bid (closed first, the refusal
-        # says auction_closed): hold it while the late bid is refused, then let it run again.
-        await live.services.closer.stop()
+        # Past the end the late bid is refused as late (auction_ended), whether the server's
+        # closer has closed the room by then or not.
         await live.set_clock(T0 + 14 * MINUTE)
         late = await s3.request("bid", auction_id=auction_id, bid_id="s3-2", price_fen=900_000)
         assert late["type"] == "bid_rejected" and late["reason"] == "auction_ended"
-        live.services.closer.start()
 
     # Everyone has disconnected. The closer closes the auction on its own.
     async with httpx.AsyncClient(base_url=live.base_url, headers={
@@ -180,3 +178,59 @@ async def test_a_client_rejoining_with_its_last_seq_gets_exactly_the_missing_eve
             await ahead.send("join", auction_id=auction_id, last_seq=99)
             snap, _ = await ahead.recv_until(lambda m: m["type"] == "snapshot")
             assert snap["seq"] == 5 and len(snap["room"]["bids"]) == 5
+
+
+async def test_equal_prices_rank_by_acceptance_and_the_window_includes_its_first_instant(
+    live: LiveServer,
+) -> None:
+    # docs/protocol.md §1.3: ties rank by the server's sequence (the earlier accepted bid
+    # first, even in the same millisecond); a bid at end − window extends, one 1 ms earlier
+    # does not. Through the real server, its Lua executor and its closer.
+    acc = live.accounts
+    auction_id = await create_auction(live)  # window 2 min, extension 2 min, end T0 + 10 min
+    await live.set_clock(T0 + 2_000)
+    async with (
+        Client.connect(live.ws_url, acc["purchaser"].token, wire="json") as watcher,
+        Client.connect(live.ws_url, acc["s1"].token) as s1,
+        Client.connect(live.ws_url, acc["s2"].token) as s2,
+        Client.connect(live.ws_url, acc["s3"].token) as s3,
+        Client.connect(live.ws_url, acc["s4"].token) as s4,
+    ):
+        await join(watcher, auction_id)
+        for client in (s1, s2, s3, s4):
+            await join(client, auction_id)
+
+        async def bid(client: Client, bid_id: str, price: int) -> dict[str, Any]:
+            reply = await client.request("bid", auction_id=auction_id, bid_id=bid_id,
+                                         price_fen=price)
+            assert reply["type"] == "bid_accepted", reply
+            return reply
+
+        await bid(s1, "a", 990_000)
+        you, _ = await s1.recv_until(lambda m: m["type"] == "you" and m["seq"] == 1)
+        assert you["rank"] == 1
+        await bid(s2, "b", 990_000)  # the same price in the same millisecond: second
+        you, _ = await s2.recv_until(lambda m: m["type"] == "you" and m["seq"] == 2)
+        assert (you["rank"], you["best_fen"]) == (2, 990_000)
+
+        await live.set_clock(T0 + 8 * MINUTE - 1)  # 1 ms before the window
+        assert "extended" not in await bid(s3, "c", 995_000)
+        await live.set_clock(T0 + 8 * MINUTE)  # end − window: the window's first instant
+        reply = await bid(s4, "d", 995_000)
+        assert reply["extended"] == {"end_ms": T0 + 12 * MINUTE, "extensions": 1}
+        event, _ = await watcher.recv_until(lambda m: m["type"] == "event" and m["seq"] == 4)
+        assert [(r["rank"], r["alias"], r["price_fen"], r["seq"])
+                for r in event["event"]["ladder"]] == [
+            (1, 1, 990_000, 1), (2, 2, 990_000, 2), (3, 3, 995_000, 3), (4, 4, 995_000, 4)]
+        event, _ = await watcher.recv_until(lambda m: m["type"] == "event" and m["seq"] == 5)
+        assert (event["event"]["kind"], event["event"]["end_ms"]) == (
+            "extended", T0 + 12 * MINUTE)
+
+        await live.set_clock(T0 + 12 * MINUTE)  # the extended end: the closer closes
+        published, _ = await watcher.recv_until(
+            lambda m: m["type"] == "event" and m["event"]["kind"] == "result")
+    ranking = published["event"]["result"]["ranking"]
+    assert [(r["supplier_id"], r["price_fen"], r["seq"]) for r in ranking] == [
+        (acc["s1"].org_id, 990_000, 1), (acc["s2"].org_id, 990_000, 2),
+        (acc["s3"].org_id, 995_000, 3), (acc["s4"].org_id, 995_000, 4)]
+    assert published["event"]["result"]["winner_id"] == acc["s1"].org_id

@@ -542,6 +542,59 @@ async def test_each_party_lists_only_the_auctions_it_may_see(world: World) -> No
     assert (bad.status_code, error_code(bad)) == (422, "invalid_status")
 
 
+async def test_the_status_follows_the_room_open_from_its_start_until_the_close(
+    world: World,
+) -> None:
+    # The SQL column stayed "scheduled" while the room was live, so ?status=open matched
+    # nothing: the listed status is open from the start instant until the close is recorded.
+    client = world.client
+    auction_id = (await world.create(min_valid_bidders=1))["id"]
+    later_id = (await world.create(title="下一场竞价", start_ms=END + 1,
+                                   end_ms=END + 600_000))["id"]
+
+    async def listed(status: str) -> list[tuple[str, str, str]]:
+        response = await client.get(f"/api/auctions?status={status}",
+                                    headers=world.purchaser.headers)
+        page = documented(response, "/api/auctions")
+        return [(i["id"], i["status"], i["phase"]) for i in page["items"]]
+
+    async def status_of(auction: str) -> str:
+        detail = await client.get(f"/api/auctions/{auction}", headers=world.supervisor.headers)
+        status: str = documented(detail, "/api/auctions/{auction_id}")["status"]
+        return status
+
+    await world.seed.set_clock(START - 1)
+    assert await listed("open") == []
+    assert await listed("scheduled") == [(later_id, "scheduled", "scheduled"),
+                                         (auction_id, "scheduled", "scheduled")]
+    assert await status_of(auction_id) == "scheduled"
+
+    await world.seed.set_clock(START)  # the start instant: the room is open
+    assert await listed("open") == [(auction_id, "open", "open")]
+    assert await listed("scheduled") == [(later_id, "scheduled", "scheduled")]
+    assert await status_of(auction_id) == "open"
+    paused = await client.post(f"/api/auctions/{auction_id}/pause", json={"reason": "网络故障"},
+                               headers=world.purchaser.headers)
+    assert paused.status_code == 200, paused.text
+    assert await listed("open") == [(auction_id, "open", "paused")]  # live, if paused
+    resumed = await client.post(f"/api/auctions/{auction_id}/resume",
+                                headers=world.purchaser.headers)
+    assert resumed.status_code == 200, resumed.text
+    assert (await world.bid(world.suppliers[0], auction_id, 900_000)).status_code == 201
+
+    await world.services.closer.stop()  # the close is recorded here, by hand
+    await world.seed.set_clock(END)
+    assert await listed("open") == [(auction_id, "open", "closing")]  # due, not yet closed
+    await world.services.closer.run_once()
+    assert await listed("open") == []
+    assert await listed("closed") == [(auction_id, "closed", "closed")]
+    assert await status_of(auction_id) == "closed"
+    assert await listed("scheduled") == [(later_id, "scheduled", "scheduled")]
+    await world.seed.set_clock(END + 1)
+    assert await listed("scheduled") == []
+    assert await listed("open") == [(later_id, "open", "open")]
+
+
 async def test_a_supplier_not_invited_cannot_view_the_auction(world: World) -> None:
     auction = await world.create()
     path = f"/api/auctions/{auction['id']}"
@@ -909,8 +962,8 @@ async def test_the_result_after_the_close_names_the_winner_with_ranking_and_bid_
     assert documented(early, "/api/auctions/{auction_id}/result")["error"]["code"] == (
         "not_closed")
     assert early.status_code == 404
-    # The app's background closer would race the late bid once the clock reaches the end
-    # (closed first, the refusal says auction_closed): stop it and close by hand.
+    # A late bid is auction_ended whether the room is closed yet or not; the app's background
+    # closer is stopped so the close is recorded here, by hand, at a known point.
     await world.services.closer.stop()
     await world.seed.set_clock(END)
     late = await world.bid(second, auction_id, 700_000)

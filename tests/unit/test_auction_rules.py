@@ -326,8 +326,29 @@ def test_close_happens_once_and_only_when_due() -> None:
     d = decide(st, Close(END))
     assert d.events == (AuctionClosed(2, END, END, False, 1),)
     assert reason(decide(d.state, Close(END + 5)).events) == "already_closed"
-    assert reason(bid(d.state, "s2", 800_000, END + 5)[1]) == "auction_closed"
+    assert reason(bid(d.state, "s2", 800_000, END + 5)[1]) == "auction_ended"
     assert phase_at(d.state, END + 5) is Phase.CLOSED
+
+
+def test_a_bid_at_the_end_instant_is_late_whether_the_closer_ran_first_or_not() -> None:
+    # The closer closes the room at the end instant, racing a bid sent at that instant: the
+    # refusal is the same either way (DOMAIN §1: at or after the end instant, rejected).
+    st = decide(state(min_valid_bidders=1, sign_in_ms=60_000), SignIn("s1", START)).state
+    st, events = bid(st, "s1", 900_000, START)
+    assert isinstance(events[0], BidAccepted)
+    closed = decide(st, Close(END)).state
+    for room in (st, closed):
+        assert reason(bid(room, "s2", 800_000, END)[1]) == "auction_ended"
+        assert reason(decide(room, SignIn("s2", END)).events) == "auction_ended"
+        assert reason(decide(room, Invite(("s9",), END)).events) == "auction_ended"
+    # only the pause, an agency's act on the room itself, tells the two apart
+    assert reason(decide(st, Pause("x", END)).events) == "not_running"
+    assert reason(decide(closed, Pause("x", END)).events) == "auction_closed"
+
+
+def test_a_paused_room_past_its_end_refuses_a_bid_as_paused_not_late() -> None:
+    st = decide(state(), Pause("power cut", END - 1_000)).state
+    assert reason(bid(st, "s1", 900_000, END + 5_000)[1]) == "auction_paused"
 
 
 def test_fewer_than_three_valid_bidders_fail_the_auction() -> None:

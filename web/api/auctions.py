@@ -146,9 +146,13 @@ async def auction_summary(
     principal: Principal,
     auction: AuctionRow,
     names: _OrgNames | None = None,
+    now_ms: int | None = None,
 ) -> dict[str, Any]:
-    """The durable record of an auction (SQL), as this caller may see it."""
+    """The durable record of an auction (SQL), as this caller may see it; ``status`` as listed
+    at ``now_ms`` (the server's clock when not given): ``open`` once the start has come."""
     names = names or _OrgNames(services)
+    if now_ms is None:
+        now_ms = await services.clock.now_ms()
     view: dict[str, Any] = {
         "id": auction.id,
         "title": auction.title,
@@ -157,7 +161,7 @@ async def auction_summary(
         "agency": await names.ref(auction.agency_org_id),
         "created_by_user_id": auction.created_by_user_id,
         "created_at_ms": auction.created_at_ms,
-        "status": auction.status,
+        "status": auction.status_at(now_ms),
         "start_ms": auction.start_ms,
         "end_ms": auction.end_ms,
         "closed_at_ms": auction.closed_at_ms,
@@ -299,12 +303,13 @@ async def create_auction(request: Request) -> Response:
     description=(
         "The auctions the caller may see: a purchaser its own, an agency those it runs, a "
         "supplier those it is invited to, supervisors and admins all. Newest start first, "
-        "each with its live phase."
+        "each with its live phase. `status=open` lists the started auctions not yet closed."
     ),
     who="any authenticated user with a party role",
     query=(
         QueryParam("status", {"type": "string", "enum": list(AUCTION_STATUSES)},
-                   "durable status filter / 状态"),
+                   "status filter / 状态: scheduled (before the start), open (started, not yet "
+                   "closed), closed, failed"),
         LIMIT_PARAM,
         OFFSET_PARAM,
     ),
@@ -329,14 +334,16 @@ async def list_auctions(request: Request) -> Response:
         if principal.has_role(Role.SUPPLIER):
             filters["supplier_org_id"] = principal.org_id
     services = services_of(request)
+    now = await services.clock.now_ms()
     rows = await services.auctions.list_auctions(
-        **filters, statuses=None if status is None else [status], limit=page.end + 1
+        **filters, statuses=None if status is None else [status], limit=page.end + 1,
+        now_ms=now,
     )
     chosen, next_offset = paginate(rows, page)
     names = _OrgNames(services)
     items = []
     for row in chosen:
-        item = await auction_summary(services, principal, row, names)
+        item = await auction_summary(services, principal, row, names, now)
         item["phase"], item["current_end_ms"] = await _live_phase(services, row)
         items.append(item)
     return json_response({"items": items, "next_offset": next_offset})
@@ -394,7 +401,7 @@ async def get_auction(request: Request) -> Response:
     errors={
         403: ("not_your_auction",),
         404: ("auction_not_found",),
-        409: ("already_invited", "auction_closed", "auction_ended"),
+        409: ("already_invited", "auction_ended"),
         422: ("missing_field", "invalid_field", "unknown_supplier"),
     },
 )
@@ -499,8 +506,8 @@ async def resume(request: Request) -> Response:
     errors={
         403: ("suppliers_only",),
         404: ("auction_not_found",),
-        409: ("not_invited", "auction_closed", "sign_in_not_required", "sign_in_not_open",
-              "auction_ended", "already_signed_in"),
+        409: ("not_invited", "sign_in_not_required", "sign_in_not_open", "auction_ended",
+              "already_signed_in"),
     },
 )
 async def sign_in(request: Request) -> Response:
@@ -539,9 +546,8 @@ async def sign_in(request: Request) -> Response:
     errors={
         403: ("suppliers_only", "impersonation"),
         404: ("auction_not_found",),
-        409: ("not_invited", "auction_closed", "auction_paused", "not_started",
-              "auction_ended", "not_signed_in", "above_ceiling",
-              "insufficient_decrement"),
+        409: ("not_invited", "auction_paused", "not_started", "auction_ended",
+              "not_signed_in", "above_ceiling", "insufficient_decrement"),
         422: ("missing_field", "invalid_price", "invalid_bid_id"),
     },
     error_bodies={409: ErrorBody("BidRejected", {"max_allowed_fen": 999_000,

@@ -247,7 +247,9 @@ _AUCTION_PROPS: Final[dict[str, Schema]] = {
     "agency": nullable(ORG_REF),
     "created_by_user_id": ID,
     "created_at_ms": MS,
-    "status": enum_of(list(AUCTION_STATUSES), "the durable status (SQL)"),
+    "status": enum_of(list(AUCTION_STATUSES),
+                      "scheduled before the start, open from the start until the close is "
+                      "recorded, then closed or failed (the room's phase says more)"),
     "start_ms": MS,
     "end_ms": {**MS, "description": "the original end"},
     "closed_at_ms": nullable(MS),
