@@ -109,9 +109,9 @@ def _record_summary(doc: Mapping[str, Any]) -> str:
     parts = [
         f"opening {doc['opening_id']}" + (f" 「{title}」" if isinstance(title, str) else ""),
         f"status {field_text(doc, 'status')}",
-        f"{_count(doc, 'opened')} opened, {_count(doc, 'not_opened')} not opened "
-        f"of {field_text(doc, 'bids_at_deadline')} at the deadline",
-        f"{_count(doc, 'objections')} objections",
+        f"bids at the deadline {field_text(doc, 'bids_at_deadline')}",
+        f"opened {_count(doc, 'opened')}, not opened {_count(doc, 'not_opened')}",
+        f"objections {_count(doc, 'objections')}",
         f"read out {moment(doc.get('revealed_at_ms'))}",
         f"confirmed {moment(doc.get('confirmed_at_ms'))}",
         f"log entry {'?' if log_seq is None else log_seq}",

@@ -97,7 +97,7 @@ def test_every_kind_the_platform_signs_is_registered() -> None:
      "first upload, key "),
     ("opening_record", "开标记录 / opening record: opening opn_5d0c "
      "「西湖区中小学多媒体教室设备采购项目」, status confirmed, "
-     "2 opened, 1 not opened of 3 at the deadline, 0 objections, read "
+     "bids at the deadline 3, opened 2, not opened 1, objections 0, read "
      "out 2030-03-18 01:47:40 北京时间 / Beijing time (UTC+8), confirmed 2030-03-18 01:53:40 "
      "北京时间 / Beijing time (UTC+8), log entry 41, sha256 "),
 ])
