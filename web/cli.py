@@ -15,8 +15,12 @@ bad flag or setting). Subcommands:
 ``bidroom demo``
     Resets a demo data dir (``./var/demo``), seeds organisations, users, tokens and two
     auctions through the real registry and executor, prints who is who and copy-paste examples
-    (Chinese first, English second), writes the same table to ``DATA_DIR/demo-accounts.json``
-    and serves like ``serve``.
+    (Chinese first, English second; times in Beijing time, as the pages show them), writes the
+    same table to ``DATA_DIR/demo-accounts.json`` and serves like ``serve``. Its sealed-bid
+    opening closes ``--opening-deadline`` minutes (default 15) after the start.
+``bidroom demo-opening``
+    In a running demo, a fresh opening with a new deadline (same accounts and tokens), for the
+    newcomer who arrives after the first one closed.
 ``bidroom verify`` (alias ``bidroom receipt verify``), ``bidroom platform-key``,
 ``bidroom db upgrade``, ``bidroom admin bootstrap``
     Offline verification of every document the platform signs (bid receipts, sealed bid
@@ -222,21 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_listen(demo)
     _add_data_dir(demo, default_note=f"./{DEFAULT_DEMO_DIR}; it is deleted and recreated")
-    demo.add_argument(
-        "--opening-deadline", type=_minutes, default=15, metavar="MINUTES",
-        help="开标演示的投标截止（=开标）距启动的分钟数 / minutes from the start to the demo "
-        "opening's deadline (= the opening; sign-in is open until then), default 15: arriving "
-        "later, restart the demo with more",
-    )
-    demo.add_argument(
-        "--opening-window", type=_minutes, default=30, metavar="MINUTES",
-        help="解密时长 / the decryption window after the deadline, minutes (default 30)",
-    )
-    demo.add_argument(
-        "--opening-objections", type=_minutes, default=5, metavar="MINUTES",
-        help="异议期 / the objection window after 唱标, minutes (default 5)",
-    )
+    _add_opening_times(demo)  # arriving after the deadline: more, or `bidroom demo-opening`
     demo.set_defaults(handler=_cmd_demo)
+    _add_demo_opening_command(commands)
 
     _add_verify_command(commands)
 
@@ -528,6 +520,68 @@ def _cmd_demo(args: argparse.Namespace) -> int:
               flush=True)
 
     return serve(settings, log_level=args.log_level, before_listening=seed_and_announce)
+
+
+def _add_demo_opening_command(commands: Any) -> None:
+    demo_opening = commands.add_parser(
+        "demo-opening",
+        help="在运行中的演示里重新开始开标演示 / restart just the demo's opening (running demo)",
+        description=(
+            "在正在运行的演示中新建一场开标演示（新的截止时间），其余账号、令牌和竞价不变。\n"
+            "Create a fresh demo opening in the demo that is running on DATA_DIR, with a new "
+            "deadline (the first one closes 15 minutes after `bidroom demo` starts): the "
+            "accounts, tokens and auctions stay as they are. Prints the new walkthrough."
+        ),
+        formatter_class=_Formatter,
+    )
+    demo_opening.add_argument(
+        "--data-dir", metavar="DIR", default=DEFAULT_DEMO_DIR,
+        help=f"运行中演示的数据目录 / the running demo's data dir (default ./{DEFAULT_DEMO_DIR})",
+    )
+    _add_opening_times(demo_opening)
+    demo_opening.set_defaults(handler=_cmd_demo_opening)
+
+
+def _add_opening_times(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--opening-deadline", type=_minutes, default=15, metavar="MINUTES",
+        help="开标演示的投标截止（=开标）距现在的分钟数 / minutes from now to the demo "
+        "opening's deadline (= the opening; sign-in is open until then), default 15",
+    )
+    parser.add_argument(
+        "--opening-window", type=_minutes, default=30, metavar="MINUTES",
+        help="解密时长 / the decryption window after the deadline, minutes (default 30)",
+    )
+    parser.add_argument(
+        "--opening-objections", type=_minutes, default=5, metavar="MINUTES",
+        help="异议期 / the objection window after 唱标, minutes (default 5)",
+    )
+
+
+def _cmd_demo_opening(args: argparse.Namespace) -> int:
+    from types import SimpleNamespace
+
+    from bidroom.stores.embedded import EmbeddedRedis
+    from web.demo_opening import OpeningTimes, announce
+
+    data_dir = Path(args.data_dir)
+    accounts_file = data_dir / DEMO_ACCOUNTS_FILE
+    redis_url = EmbeddedRedis(data_dir / "redis").running_url() \
+        if (data_dir / DEMO_MARKER).exists() else None
+    if redis_url is None or not accounts_file.exists():
+        _error(f"no demo is running on {data_dir}: start one with `{_self_command()} demo` "
+               "(or pass its --data-dir) / 该目录没有运行中的演示")
+        return FAILED
+    doc = json.loads(accounts_file.read_text(encoding="utf-8"))
+    accounts = [SimpleNamespace(role=a["role"], org_id=a["org_id"], org_name=a["org_name"],
+                                user_id=a["user_id"], token=a["token"])
+                for a in doc["accounts"]]
+    settings = dataclasses.replace(Settings.from_env({}, data_dir=str(data_dir)),
+                                   redis_url=redis_url, database_url=None)
+    times = OpeningTimes(deadline=args.opening_deadline, window=args.opening_window,
+                         objections=args.opening_objections)
+    print(announce(settings, accounts, doc["base_url"], _self_command(), times), flush=True)
+    return OK
 
 
 def _reset_demo_dir(path: Path) -> None:

@@ -10,8 +10,9 @@ What it sets up, in the demo's data dir:
 * an opening run by the demo agency for the demo purchaser, all four suppliers invited, the
   deadline 15 minutes away (sign-in open already, a 30-minute decryption window, 5 minutes
   for objections) — ``bidroom demo --opening-deadline 120 --opening-window 60
-  --opening-objections 10`` sets those lengths (``OpeningTimes``), so a newcomer who arrives
-  later than 15 minutes restarts the demo with a later deadline;
+  --opening-objections 10`` sets those lengths (``OpeningTimes``), and a newcomer who arrives
+  after the deadline runs ``bidroom demo-opening --opening-deadline 60`` to create a fresh
+  opening in the running demo (same accounts and tokens);
 * bids of suppliers 1–3, sealed and uploaded through the same code path as ``PUT
   /api/openings/{id}/bid`` (receipts signed by the platform); supplier 4 seals and uploads its
   own with the printed commands.
@@ -197,9 +198,10 @@ def walkthrough(demo: DemoOpening, *, base_url: str, command: str, data_dir: Pat
         f"  {demo.opening_id}  {demo.title} / {demo.title_en}",
         f"  投标截止 = 开标 / deadline = opening: {_when(demo.deadline_ms)}; "
         f"解密截止 / decryption until {_when(demo.window_ends_ms)}  ({TIME_LABEL})",
-        "  来晚了？用更晚的截止时间重启演示 / arriving after the deadline? restart the demo with "
-        f"a later one: {command} demo --opening-deadline 120  (分钟 / minutes from the start; "
-        "--opening-window, --opening-objections likewise)",
+        "  来晚了？只重开开标演示（账号、令牌不变）/ arriving after the deadline? restart just "
+        f"the opening (same accounts and tokens): {command} demo-opening --data-dir "
+        f"{q(str(data_dir))} --opening-deadline 60  (分钟 / minutes from now; --opening-window, "
+        "--opening-objections likewise; `demo` takes the same flags)",
         "  供应商1–3 已上传密封投标文件；供应商4 请自己完成 / suppliers 1–3 have uploaded sealed "
         "bids; play supplier 4 yourself",
         f"  证书与私钥 / certificates and keys: {data_dir}/suppliers/<n>/ "

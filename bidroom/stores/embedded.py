@@ -241,6 +241,17 @@ class EmbeddedRedis:
             self._adopt_or_launch()
             return self.url
 
+    def running_url(self) -> str | None:
+        """The URL of the server already running for ``data_dir``, or None; never starts one
+        (for a second process that must find a running server, e.g. ``bidroom demo-opening``)."""
+        if not self.data_dir.is_dir():
+            return None
+        with self._locked():
+            found = self._find_running()
+        if found is None:
+            return None
+        return "unix://" + urllib.parse.quote(str(found[0]))
+
     def stop(self) -> None:
         """Shut the server of ``data_dir`` down (AOF flushed) and wait until it has exited.
 

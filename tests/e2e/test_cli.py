@@ -305,6 +305,12 @@ async def test_verify_refuses_a_signed_document_of_an_unknown_kind(
     assert "does not know documents of kind 'award_notice'" in err
 
 
+async def test_demo_opening_without_a_running_demo_fails_clearly(tmp_path: Path) -> None:
+    status, out, err = await run_cli("demo-opening", "--data-dir", str(tmp_path))
+    assert status == 1 and out == ""
+    assert "no demo is running" in err
+
+
 async def test_platform_key_without_a_key_file_fails_clearly(tmp_path: Path) -> None:
     status, out, err = await run_cli("platform-key", "--data-dir", str(tmp_path))
     assert status == 1
@@ -360,6 +366,21 @@ async def test_demo_serves_its_accounts_and_two_auctions(tmp_path: Path) -> None
         status, out, err = await run_cli("verify", str(saved), "--server", demo.base_url)
         assert status == 0, err
         assert "bid demo-1" in out
+
+        # A newcomer arriving after the opening's deadline restarts just the opening: a fresh
+        # one in the running demo, the same accounts and tokens.
+        status, out, err = await run_cli("demo-opening", "--data-dir", str(demo.data_dir),
+                                         "--opening-deadline", "90")
+        assert status == 0, err
+        again = json.loads((demo.data_dir / "demo-opening.json").read_text(encoding="utf-8"))
+        assert again["opening_id"] != opening["opening_id"]
+        assert again["opening_id"] in out and "北京时间 / Beijing time (UTC+8)" in out
+        async with api_client(demo, by_role["agency"]["token"]) as http:
+            fresh = await http.get(f"/api/openings/{again['opening_id']}")
+            first = await http.get(f"/api/openings/{opening['opening_id']}")
+        assert fresh.status_code == 200 and first.status_code == 200, fresh.text
+        assert fresh.json()["deadline_ms"] - opening["deadline_ms"] >= 45 * MINUTE
+        assert fresh.json()["phase"] == "sign_in"  # sign-in is open until the deadline
 
         banner = demo.log_path.read_text(encoding="utf-8")
         # Times as the pages show them: Beijing time, labelled, whatever the machine's zone

@@ -149,4 +149,4 @@ async def test_the_demo_opening_takes_its_times_and_prints_them_in_beijing_time(
     beijing = datetime.fromtimestamp(demo.deadline_ms / 1000, tz=timezone(timedelta(hours=8)))
     assert f"deadline = opening: {beijing:%Y-%m-%d %H:%M:%S}" in text
     assert "北京时间 / Beijing time (UTC+8)" in text
-    assert "bidroom demo --opening-deadline" in text
+    assert "bidroom demo-opening --data-dir" in text and "--opening-deadline 60" in text
