@@ -1386,7 +1386,10 @@ def _cmd_bid_open(args: argparse.Namespace) -> int:
         print(f"签名有效 / signature valid: {cert.subject.rfc4514_string()} "
               "(certificate not checked against a CA: pass --ca-cert)")
     if opened.signing_time is not None:
-        print(f"签名时间 / signing time: {opened.signing_time.isoformat()}")
+        from bidroom.clock import TIME_LABEL, beijing_time
+
+        signed_ms = int(opened.signing_time.timestamp() * 1000)
+        print(f"签名时间 / signing time: {beijing_time(signed_ms)} {TIME_LABEL}")
     form = opened.form
     print(f"投标总价 / total price: {form['total_price_fen']} fen "
           f"({format_yuan(form['total_price_fen'])}); delivery {form['delivery_days']} days; "
