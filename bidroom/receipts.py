@@ -26,7 +26,9 @@ What is signed
     gives the same bytes.
 
 Verifying offline
-    With the CLI: ``bidroom receipt verify RECEIPT.json --public-key platform.pub``.
+    With the CLI: ``bidroom verify RECEIPT.json --public-key platform.pub`` (``bidroom receipt
+    verify`` is the same command); it verifies every kind of document the platform signs
+    (``bidroom.documents``), reading the kind from the document.
     Or with a few lines of Python and only the ``cryptography`` package (no openssl command)::
 
         import base64, hashlib, json
@@ -128,7 +130,12 @@ def _b64url_encode(data: bytes) -> str:
 def _b64url_decode(text: str) -> bytes:
     if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise ValueError("not base64url without padding")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # One spelling per signature: the last character's unused bits must be zero, so no
+    # changed byte of a signed document still verifies.
+    if _b64url_encode(data) != text:
+        raise ValueError("not the canonical base64url of its bytes")
+    return data
 
 
 def _bad_signature(why: str) -> ValidationError:
@@ -266,14 +273,17 @@ def sign_document(key: PlatformKey, doc: Mapping[str, Any]) -> dict[str, Any]:
     return signed
 
 
-def verify_document(doc: Mapping[str, Any], public_key_pem: str) -> None:
-    """Check ``doc``'s signature with the platform public key; raise if it does not hold.
+def verify_document(doc: Mapping[str, Any],
+                    public_key_pem: str | bytes | Ed25519PublicKey) -> None:
+    """Check ``doc``'s signature with the platform public key (PEM, or the key itself); raise if
+    it does not hold. Any kind of signed document: ``bidroom.documents`` checks the kind too.
 
     Raises ``ValidationError(code="bad_signature")`` for a missing or malformed signature, a
     ``key_id`` of another key, or any changed, added or removed field; and
     ``ValidationError(code="invalid_public_key")`` if ``public_key_pem`` is not an Ed25519 key.
     """
-    public_key = load_public_key_pem(public_key_pem)
+    public_key = (public_key_pem if isinstance(public_key_pem, Ed25519PublicKey)
+                  else load_public_key_pem(public_key_pem))
     if not isinstance(doc, Mapping):
         raise _bad_signature("not a JSON object")
     signature_text = doc.get("signature")

@@ -15,12 +15,17 @@ bad flag or setting). Subcommands:
 ``bidroom demo``
     Resets a demo data dir (``./var/demo``), seeds organisations, users, tokens and two
     auctions through the real registry and executor, prints who is who and copy-paste examples
-    (Chinese first, English second), writes the same table to ``DATA_DIR/demo-accounts.json``
-    and serves like ``serve``.
-``bidroom receipt verify``, ``bidroom platform-key``, ``bidroom db upgrade``,
-``bidroom admin bootstrap``
-    Offline receipt verification, printing the public key, migrating, and the first admin
-    credential.
+    (Chinese first, English second; times in Beijing time, as the pages show them), writes the
+    same table to ``DATA_DIR/demo-accounts.json`` and serves like ``serve``. Its sealed-bid
+    opening closes ``--opening-deadline`` minutes (default 15) after the start.
+``bidroom demo-opening``
+    In a running demo, a fresh opening with a new deadline (same accounts and tokens), for the
+    newcomer who arrives after the first one closed.
+``bidroom verify`` (alias ``bidroom receipt verify``), ``bidroom platform-key``,
+``bidroom db upgrade``, ``bidroom admin bootstrap``
+    Offline verification of every document the platform signs (bid receipts, sealed bid
+    receipts, opening records: ``bidroom.documents``), printing the public key, migrating, and
+    the first admin credential.
 ``bidroom ca init|request|sign-csr|issue|revoke|list|import-root``
     The platform CA for sealed remote bid openings (``DATA_DIR/ca``): create it; on the
     supplier's machine make its keys and PKCS#10 requests (``request``); sign them for a
@@ -153,6 +158,17 @@ def _add_listen(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _minutes(text: str) -> int:
+    """A whole number of minutes, 1 to 10080 (a week), for the demo opening's times."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole minutes, got {text!r}") from None
+    if not 1 <= value <= 7 * 24 * 60:
+        raise argparse.ArgumentTypeError(f"expected 1 to 10080 minutes, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``bidroom`` command (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -224,37 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_listen(demo)
     _add_data_dir(demo, default_note=f"./{DEFAULT_DEMO_DIR}; it is deleted and recreated")
+    _add_opening_times(demo)  # arriving after the deadline: more, or `bidroom demo-opening`
     demo.set_defaults(handler=_cmd_demo)
+    _add_demo_opening_command(commands)
 
-    receipt = commands.add_parser(
-        "receipt", help="出价回执 / bid receipts", description="出价回执 / bid receipts"
-    )
-    receipt_commands = receipt.add_subparsers(dest="receipt_command", metavar="ACTION",
-                                              required=True)
-    verify = receipt_commands.add_parser(
-        "verify",
-        help="离线验证回执签名 / verify a receipt's signature offline",
-        description=(
-            "用平台公钥离线验证出价回执。\n"
-            "Verify a bid receipt with the platform's public key. RECEIPT.json is the receipt "
-            "as received, or a whole bid response that contains it under \"receipt\". Exit "
-            "status 0: valid; 1: invalid (the reason is printed)."
-        ),
-        formatter_class=_Formatter,
-    )
-    verify.add_argument("receipt", metavar="RECEIPT.json", help="回执文件 / the receipt file")
-    source = verify.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--public-key",
-        metavar="FILE",
-        help="平台公钥 PEM 文件 / the platform public key (PEM), see `bidroom platform-key`",
-    )
-    source.add_argument(
-        "--server",
-        metavar="URL",
-        help="从服务器获取公钥 / fetch the public key from URL/api/platform-key first",
-    )
-    verify.set_defaults(handler=_cmd_receipt_verify)
+    _add_verify_command(commands)
 
     platform_key = commands.add_parser(
         "platform-key",
@@ -572,11 +562,76 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
         _write_demo_accounts(ready, data)
         print(_demo_banner(ready, data), flush=True)
-        from web.demo_opening import announce  # the sealed-bid opening (issue #3)
+        from web.demo_opening import OpeningTimes, announce  # the sealed-bid opening (issue #3)
 
-        print(announce(ready, data.accounts, _base_url(ready), _self_command()), flush=True)
+        times = OpeningTimes(deadline=args.opening_deadline, window=args.opening_window,
+                             objections=args.opening_objections)
+        print(announce(ready, data.accounts, _base_url(ready), _self_command(), times),
+              flush=True)
 
     return serve(settings, log_level=args.log_level, before_listening=seed_and_announce)
+
+
+def _add_demo_opening_command(commands: Any) -> None:
+    demo_opening = commands.add_parser(
+        "demo-opening",
+        help="在运行中的演示里重新开始开标演示 / restart just the demo's opening (running demo)",
+        description=(
+            "在正在运行的演示中新建一场开标演示（新的截止时间），其余账号、令牌和竞价不变。\n"
+            "Create a fresh demo opening in the demo that is running on DATA_DIR, with a new "
+            "deadline (the first one closes 15 minutes after `bidroom demo` starts): the "
+            "accounts, tokens and auctions stay as they are. Prints the new walkthrough."
+        ),
+        formatter_class=_Formatter,
+    )
+    demo_opening.add_argument(
+        "--data-dir", metavar="DIR", default=DEFAULT_DEMO_DIR,
+        help=f"运行中演示的数据目录 / the running demo's data dir (default ./{DEFAULT_DEMO_DIR})",
+    )
+    _add_opening_times(demo_opening)
+    demo_opening.set_defaults(handler=_cmd_demo_opening)
+
+
+def _add_opening_times(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--opening-deadline", type=_minutes, default=15, metavar="MINUTES",
+        help="开标演示的投标截止（=开标）距现在的分钟数 / minutes from now to the demo "
+        "opening's deadline (= the opening; sign-in is open until then), default 15",
+    )
+    parser.add_argument(
+        "--opening-window", type=_minutes, default=30, metavar="MINUTES",
+        help="解密时长 / the decryption window after the deadline, minutes (default 30)",
+    )
+    parser.add_argument(
+        "--opening-objections", type=_minutes, default=5, metavar="MINUTES",
+        help="异议期 / the objection window after 唱标, minutes (default 5)",
+    )
+
+
+def _cmd_demo_opening(args: argparse.Namespace) -> int:
+    from types import SimpleNamespace
+
+    from bidroom.stores.embedded import EmbeddedRedis
+    from web.demo_opening import OpeningTimes, announce
+
+    data_dir = Path(args.data_dir)
+    accounts_file = data_dir / DEMO_ACCOUNTS_FILE
+    redis_url = EmbeddedRedis(data_dir / "redis").running_url() \
+        if (data_dir / DEMO_MARKER).exists() else None
+    if redis_url is None or not accounts_file.exists():
+        _error(f"no demo is running on {data_dir}: start one with `{_self_command()} demo` "
+               "(or pass its --data-dir) / 该目录没有运行中的演示")
+        return FAILED
+    doc = json.loads(accounts_file.read_text(encoding="utf-8"))
+    accounts = [SimpleNamespace(role=a["role"], org_id=a["org_id"], org_name=a["org_name"],
+                                user_id=a["user_id"], token=a["token"])
+                for a in doc["accounts"]]
+    settings = dataclasses.replace(Settings.from_env({}, data_dir=str(data_dir)),
+                                   redis_url=redis_url, database_url=None)
+    times = OpeningTimes(deadline=args.opening_deadline, window=args.opening_window,
+                         objections=args.opening_objections)
+    print(announce(settings, accounts, doc["base_url"], _self_command(), times), flush=True)
+    return OK
 
 
 def _reset_demo_dir(path: Path) -> None:
@@ -714,10 +769,15 @@ def _yuan(fen: int) -> str:
 
 
 def _clock(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone().strftime("%H:%M:%S %Z")
+    """Beijing time, as every page shows it, whatever this machine's zone (UTC on a server)."""
+    from bidroom.clock import beijing_time
+
+    return beijing_time(ms)
 
 
 def _demo_banner(settings: Settings, data: DemoData) -> str:
+    from bidroom.clock import TIME_LABEL
+
     base = _base_url(settings)
     live, later = data.auctions[0], data.auctions[1]
     purchaser = next(a for a in data.accounts if a.role == "purchaser")
@@ -735,6 +795,8 @@ def _demo_banner(settings: Settings, data: DemoData) -> str:
         f"  接口文档 / OpenAPI:         {base}/openapi.json",
         f"  WebSocket:                  {_ws_url(base)}",
         f"  平台公钥 / platform key:    {base}/api/platform-key",
+        f"  时间 / times:               {TIME_LABEL}, 与页面一致 / as the pages show them; "
+        f"now {_clock(data.server_time_ms)}",
         "",
         "竞价 / auctions:",
         f"  {live.id}  {live.title} / {live.title_en}",
@@ -774,7 +836,7 @@ def _demo_banner(settings: Settings, data: DemoData) -> str:
         "",
         "  # 离线验证回执签名 / verify the receipt's signature offline",
         f"  {cmd} platform-key --data-dir {settings.data_dir} > platform.pub",
-        f"  {cmd} receipt verify bid.json --public-key platform.pub",
+        f"  {cmd} verify bid.json --public-key platform.pub",
         "",
         "按 Ctrl-C 停止 / press Ctrl-C to stop",
         rule,
@@ -785,50 +847,83 @@ def _demo_banner(settings: Settings, data: DemoData) -> str:
 # ================================================================================ receipt
 
 
-def _cmd_receipt_verify(args: argparse.Namespace) -> int:
-    from bidroom.receipts import verify_receipt_file
+_VERIFY_DESCRIPTION = (
+    "离线验证平台签名的文件：出价回执、投标文件回执、开标记录……（从文件中读取其类型）。\n"
+    "Verify a document the platform signed, offline: a bid receipt, a sealed bid's receipt, "
+    "the opening record, every kind the platform signs (bidroom.documents); the kind is read "
+    "from the document. DOC.json is the document as received, or a whole answer that holds it "
+    "under \"receipt\" (a bid or upload answer saved by curl -o). Checked against the "
+    "platform's public key (PEM) or a certificate of it. Exit status 0: valid, and one line "
+    "says what the document says; 1: invalid or of an unknown kind (the reason is printed)."
+)
+
+
+def _add_verify_command(commands: Any) -> None:
+    """``bidroom verify`` and its alias ``bidroom receipt verify`` (the same arguments)."""
+
+    def arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("document", metavar="DOC.json",
+                            help="签名文件 / the signed document (JSON)")
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument(
+            "--public-key",
+            metavar="FILE",
+            help="平台公钥 PEM 文件 / the platform public key (PEM), see `bidroom platform-key`",
+        )
+        source.add_argument(
+            "--certificate",
+            metavar="FILE",
+            help="平台证书 / a certificate (PEM or DER) of the platform's Ed25519 key; only "
+            "its key is used",
+        )
+        source.add_argument(
+            "--server",
+            metavar="URL",
+            help="从服务器获取公钥 / fetch the public key from URL/api/platform-key first",
+        )
+        parser.set_defaults(handler=_cmd_verify)
+
+    verify = commands.add_parser(
+        "verify",
+        help="离线验证平台签名的文件 / verify any platform-signed document offline",
+        description=_VERIFY_DESCRIPTION,
+        formatter_class=_Formatter,
+    )
+    arguments(verify)
+    receipt = commands.add_parser(
+        "receipt", help="出价回执 / receipts (`receipt verify` = `verify`)",
+        description="出价回执 / receipts"
+    )
+    receipt_commands = receipt.add_subparsers(dest="receipt_command", metavar="ACTION",
+                                              required=True)
+    alias = receipt_commands.add_parser(
+        "verify",
+        help="同 bidroom verify / the same as `bidroom verify`",
+        description=_VERIFY_DESCRIPTION,
+        formatter_class=_Formatter,
+    )
+    arguments(alias)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from bidroom.documents import verify_document_file
 
     with tempfile.TemporaryDirectory(prefix="bidroom-verify-") as tmp:
-        receipt_path = _unwrap_receipt(Path(args.receipt), Path(tmp))
         if args.server:
             key_path = Path(tmp) / "platform.pub"
             key_path.write_text(_fetch_public_key(args.server), encoding="utf-8")
         else:
-            key_path = Path(args.public_key)
+            key_path = Path(args.public_key or args.certificate)
         try:
-            receipt = verify_receipt_file(receipt_path, key_path)
+            verified = verify_document_file(Path(args.document), key_path)
         except ValidationError as exc:
             if exc.code == "unreadable_file":
                 _error(exc.message)
             else:
                 print(f"无效 / invalid: {exc.message}", file=sys.stderr)
             return FAILED
-    print(
-        f"有效 / valid: auction {receipt['auction_id']}, supplier {receipt['supplier_id']}, "
-        f"bid {receipt['bid_id']}, {receipt['price_fen']} fen ({_yuan(receipt['price_fen'])}), "
-        f"seq {receipt['seq']}, server time "
-        f"{datetime.fromtimestamp(receipt['server_time_ms'] / 1000, tz=UTC).isoformat()}, "
-        f"key {receipt['key_id']}"
-    )
+    print(f"有效 / valid: {verified.summary()}")
     return OK
-
-
-def _unwrap_receipt(path: Path, tmp: Path) -> Path:
-    """A bid response (``{"status": …, "receipt": {…}}``) → the receipt inside, in a file.
-
-    Anything else (a bare receipt, an unreadable or broken file) is returned as given so that
-    ``verify_receipt_file`` reports it.
-    """
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return path
-    if isinstance(doc, dict) and "signature" not in doc and isinstance(doc.get("receipt"), dict):
-        inner = tmp / "receipt.json"
-        # Integers stay integers through json: the signed canonical bytes are unchanged.
-        inner.write_text(json.dumps(doc["receipt"], ensure_ascii=False), encoding="utf-8")
-        return inner
-    return path
 
 
 def _fetch_public_key(server: str) -> str:
@@ -1499,7 +1594,10 @@ def _cmd_bid_open(args: argparse.Namespace) -> int:
         print(f"签名有效 / signature valid: {cert.subject.rfc4514_string()} "
               "(certificate not checked against a CA: pass --ca-cert)")
     if opened.signing_time is not None:
-        print(f"签名时间 / signing time: {opened.signing_time.isoformat()}")
+        from bidroom.clock import TIME_LABEL, beijing_time
+
+        signed_ms = int(opened.signing_time.timestamp() * 1000)
+        print(f"签名时间 / signing time: {beijing_time(signed_ms)} {TIME_LABEL}")
     form = opened.form
     print(f"投标总价 / total price: {form['total_price_fen']} fen "
           f"({format_yuan(form['total_price_fen'])}); delivery {form['delivery_days']} days; "

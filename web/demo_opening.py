@@ -9,12 +9,16 @@ What it sets up, in the demo's data dir:
   demo keeps them together so one person can play every supplier;
 * an opening run by the demo agency for the demo purchaser, all four suppliers invited, the
   deadline 15 minutes away (sign-in open already, a 30-minute decryption window, 5 minutes
-  for objections);
+  for objections) — ``bidroom demo --opening-deadline 120 --opening-window 60
+  --opening-objections 10`` sets those lengths (``OpeningTimes``), and a newcomer who arrives
+  after the deadline runs ``bidroom demo-opening --opening-deadline 60`` to create a fresh
+  opening in the running demo (same accounts and tokens);
 * bids of suppliers 1–3, sealed and uploaded through the same code path as ``PUT
   /api/openings/{id}/bid`` (receipts signed by the platform); supplier 4 seals and uploads its
   own with the printed commands.
 
-The walkthrough is also written to ``DATA_DIR/demo-opening.json``.
+The walkthrough is also written to ``DATA_DIR/demo-opening.json``. Its times are Beijing time,
+labelled, like the pages.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bidroom.clock import TIME_LABEL, beijing_time
 from bidroom.config import Settings
 from bidroom.opening.ca import PlatformCA
 from bidroom.opening.client import seal_bid_files
@@ -39,12 +44,23 @@ from bidroom.receipts import PlatformKey
 from bidroom.stores.redis import connect_redis, redis_time_ms
 from bidroom.stores.sql import make_engine, make_session_factory
 
-__all__ = ["DEMO_OPENING_FILE", "DemoOpening", "announce", "seed_demo_opening", "walkthrough"]
+__all__ = ["DEMO_OPENING_FILE", "DemoOpening", "OpeningTimes", "announce", "seed_demo_opening",
+           "walkthrough"]
 
 DEMO_OPENING_FILE = "demo-opening.json"
 MINUTE = 60_000
 _PRICES = (23_880_000, 24_150_000, 23_560_000, 23_990_000)  # fen, suppliers 1..4
 _TITLE = ("西湖区中小学多媒体教室设备采购项目", "Multimedia classroom equipment, Xihu schools")
+
+
+@dataclass(frozen=True)
+class OpeningTimes:
+    """The demo opening's lengths, in minutes: the deadline (= the opening) after the demo
+    starts (sign-in opens at once), the decryption window after it, the objection window."""
+
+    deadline: int = 15
+    window: int = 30
+    objections: int = 5
 
 
 @dataclass
@@ -60,7 +76,8 @@ class DemoOpening:
 
 
 def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone().strftime("%H:%M:%S %Z")
+    """Beijing time, as the pages show it (the zone is named once, in the walkthrough)."""
+    return beijing_time(ms)
 
 
 def _form(n: int) -> dict[str, Any]:
@@ -73,7 +90,8 @@ def _form(n: int) -> dict[str, Any]:
     }
 
 
-async def seed_demo_opening(settings: Settings, accounts: list[Any]) -> DemoOpening:
+async def seed_demo_opening(settings: Settings, accounts: list[Any],
+                            times: OpeningTimes = OpeningTimes()) -> DemoOpening:
     """Create the demo opening (see the module doc). ``accounts`` are the demo's accounts
     (objects with ``role``, ``org_id``, ``org_name``, ``user_id``, ``token``)."""
     assert settings.redis_url is not None
@@ -96,9 +114,11 @@ async def seed_demo_opening(settings: Settings, accounts: list[Any]) -> DemoOpen
         agency, purchaser = by_role["agency"], by_role["purchaser"]
 
         opening_id = f"opn_{os.urandom(16).hex()}"
-        deadline = now + 15 * MINUTE
+        deadline = now + times.deadline * MINUTE
         opening = OpeningSettings(opening_id=opening_id, deadline_ms=deadline,
-                                  sign_in_ms=15 * MINUTE, objection_window_ms=5 * MINUTE)
+                                  sign_in_ms=times.deadline * MINUTE,  # open from now on
+                                  decryption_window_ms=times.window * MINUTE,
+                                  objection_window_ms=times.objections * MINUTE)
         row = OpeningRow(id=opening_id, title=_TITLE[0], title_en=_TITLE[1],
                          purchaser_org_id=purchaser.org_id, agency_org_id=agency.org_id,
                          created_by_user_id=agency.user_id, settings=opening.to_dict(),
@@ -177,7 +197,11 @@ def walkthrough(demo: DemoOpening, *, base_url: str, command: str, data_dir: Pat
         rule,
         f"  {demo.opening_id}  {demo.title} / {demo.title_en}",
         f"  投标截止 = 开标 / deadline = opening: {_when(demo.deadline_ms)}; "
-        f"解密截止 / decryption until {_when(demo.window_ends_ms)}",
+        f"解密截止 / decryption until {_when(demo.window_ends_ms)}  ({TIME_LABEL})",
+        "  来晚了？只重开开标演示（账号、令牌不变）/ arriving after the deadline? restart just "
+        f"the opening (same accounts and tokens): {command} demo-opening --data-dir "
+        f"{q(str(data_dir))} --opening-deadline 60  (分钟 / minutes from now; --opening-window, "
+        "--opening-objections likewise; `demo` takes the same flags)",
         "  供应商1–3 已上传密封投标文件；供应商4 请自己完成 / suppliers 1–3 have uploaded sealed "
         "bids; play supplier 4 yourself",
         f"  证书与私钥 / certificates and keys: {data_dir}/suppliers/<n>/ "
@@ -190,6 +214,8 @@ def walkthrough(demo: DemoOpening, *, base_url: str, command: str, data_dir: Pat
         f"{q(str(f4 / 'sign-key.pem'))} \\",
         f"      --enc-cert {q(str(f4 / 'enc-cert.pem'))} --out {q(str(f4 / 'bid.cms'))}",
         f"  curl -s -T {q(str(f4 / 'bid.cms'))} -H {auth4} {api}/bid",
+        "  # 回执另存为 upload.json 时可离线验证 / with `-o upload.json`, verify the receipt "
+        f"offline: {command} verify upload.json --server {base_url}",
         "",
         "2. 签到（现已开放）/ sign in (open now), e.g. supplier 4:",
         f"  curl -s -X POST -H {auth4} {api}/sign-in",
@@ -224,6 +250,8 @@ def walkthrough(demo: DemoOpening, *, base_url: str, command: str, data_dir: Pat
         f"  curl -s -X POST -H {agency} {api}/reveal",
         f"  curl -s -X POST -H {agency} {api}/confirm",
         f"  curl -s -H {agency} {api}/record.html -o record.html",
+        f"  curl -s -H {agency} {api}/record -o record.json",
+        f"  {command} verify record.json --server {base_url}   # 离线验证签名 / verify offline",
         "",
         "  证书登录 / CA login: POST /api/auth/ca/challenge, sign it with sign-key.pem, "
         "POST /api/auth/ca/login (docs/opening.md)",
@@ -233,10 +261,11 @@ def walkthrough(demo: DemoOpening, *, base_url: str, command: str, data_dir: Pat
     return "\n".join(lines)
 
 
-def announce(settings: Settings, accounts: list[Any], base_url: str, command: str) -> str:
+def announce(settings: Settings, accounts: list[Any], base_url: str, command: str,
+             times: OpeningTimes = OpeningTimes()) -> str:
     """Seed, write ``demo-opening.json`` and return the walkthrough (the CLI prints it);
-    ``command`` is how to run ``bidroom`` again."""
-    demo = asyncio.run(seed_demo_opening(settings, accounts))
+    ``command`` is how to run ``bidroom`` again; ``times`` the opening's lengths."""
+    demo = asyncio.run(seed_demo_opening(settings, accounts, times))
     text = walkthrough(demo, base_url=base_url, command=command, data_dir=settings.data_dir)
     path = settings.data_dir / DEMO_OPENING_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds tokens

@@ -247,6 +247,17 @@ class EmbeddedRedis:
         pid = self._read_pidfile()
         return pid is not None and _pid_alive(pid) and self._is_our_process(pid)
 
+    def running_url(self) -> str | None:
+        """The URL of the server already running for ``data_dir``, or None; never starts one
+        (for a second process that must find a running server, e.g. ``bidroom demo-opening``)."""
+        if not self.data_dir.is_dir():
+            return None
+        with self._locked():
+            found = self._find_running()
+        if found is None:
+            return None
+        return "unix://" + urllib.parse.quote(str(found[0]))
+
     def stop(self) -> None:
         """Shut the server of ``data_dir`` down (AOF flushed) and wait until it has exited.
 

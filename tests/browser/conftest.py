@@ -3,6 +3,9 @@ the app under uvicorn in this process (real sockets, real Redis and SQL, the tes
 
 Without a browser — a newcomer's machine — every test here skips with a message saying how to
 run them. ``BIDROOM_REQUIRE_BROWSER=1`` (set by ``.ci/run``) turns the skip into a failure.
+With a browser but no CJK font (a headless Linux box draws every Chinese character as a box),
+every test here FAILS, saying which font to install (Debian ``fonts-noto-cjk``): pages that
+only render boxes are not pages that work.
 
 * ``live``: the app on a free port, seeded (purchaser, agency, supervisor, suppliers s1..s4,
   an outsider), its clock at ``LIVE_T0``. With ``BIDROOM_TEST_REDIS_URL`` it uses a database
@@ -18,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
+import subprocess
 import tempfile
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
@@ -38,9 +43,10 @@ CHROMIUM_ARGS = [
 ]
 REQUIRE_BROWSER = os.environ.get("BIDROOM_REQUIRE_BROWSER", "") == "1"
 HOW_TO_RUN = (
-    "the browser tests need Chromium and Python Playwright: install Debian's chromium "
-    "(`sudo apt-get install chromium`, or set BIDROOM_CHROMIUM to a Chromium binary) and the dev "
-    "extras (`.venv/bin/pip install -e '.[dev]'`; `playwright install` is not needed), then run "
+    "the browser tests need Chromium, a CJK font and Python Playwright: install Debian's "
+    "chromium and fonts-noto-cjk (`sudo apt-get install chromium fonts-noto-cjk`, or set "
+    "BIDROOM_CHROMIUM to a Chromium binary) and the dev extras (`.venv/bin/pip install -e "
+    "'.[dev]'`; `playwright install` is not needed), then run "
     "`./scripts/test tests/browser`"
 )
 REAL_REDIS_URL = os.environ.get("BIDROOM_TEST_REDIS_URL", "")
@@ -57,11 +63,32 @@ def browser_missing() -> str | None:
     return None
 
 
+CJK_FONT_HINT = (
+    "no CJK font: Chromium draws every Chinese character as a box. Install one (Debian/Ubuntu: "
+    "`sudo apt-get install fonts-noto-cjk`; `.ci/run` does) and check with `fc-list :lang=zh`"
+)
+
+
+def cjk_font_missing() -> str | None:
+    """Why Chinese would render as boxes here (None: a font covers zh). Asks fontconfig,
+    which is what Chromium on Linux uses to find fonts."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return "fontconfig's fc-list is not installed, so Chromium has no way to find a CJK font"
+    listed = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True,
+                            timeout=30, check=False)
+    return None if listed.stdout.strip() else CJK_FONT_HINT
+
+
 @pytest.fixture(autouse=True)
 def _need_a_browser() -> None:
-    """Runs first for every browser test: skip (or, in CI, fail) without a browser."""
+    """Runs first for every browser test: skip (or, in CI, fail) without a browser; fail,
+    never skip, with a browser but no CJK font."""
     missing = browser_missing()
     if missing is None:
+        no_font = cjk_font_missing()
+        if no_font is not None:
+            pytest.fail(no_font, pytrace=False)
         return
     if REQUIRE_BROWSER:
         pytest.fail(f"BIDROOM_REQUIRE_BROWSER=1 but {missing}; {HOW_TO_RUN}")

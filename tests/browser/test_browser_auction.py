@@ -13,6 +13,7 @@ from tests.browser.conftest import LIVE_T0 as T0
 from tests.browser.support import (
     MINUTE,
     BrowserSession,
+    api_bid,
     bid,
     create_auction,
     expect,
@@ -37,6 +38,8 @@ async def test_two_suppliers_bid_live_the_purchaser_watches_and_the_result_names
     await expect(watcher).to_have_url(re.compile(r"/app/auctions$"))
     item = watcher.locator(f'li[data-auction="{auction_id}"]')
     await expect(item.locator(".badge")).to_have_text("竞价中")
+    await expect(watcher.locator("#time-zone")).to_have_text("时间均为北京时间（UTC+8）")
+    await expect(watcher.locator("#as-of")).to_contain_text("（北京时间）")
     await item.get_by_role("link", name="观看竞价").click()
     await wait_live(watcher)
     await expect(watcher.locator("#ladder-empty")).to_be_visible()
@@ -50,7 +53,7 @@ async def test_two_suppliers_bid_live_the_purchaser_watches_and_the_result_names
     await expect(s1.locator("#bid-status")).to_contain_text("已被接受")
     await expect(s1.locator("#my-rank")).to_have_text("第 1 名（共 1 家）")
     await expect(s1.locator("#own-bids tbody tr")).to_have_count(1)
-    await expect(s1.locator("#own-bids details.receipt summary")).to_contain_text("回执 #1")
+    await expect(s1.locator("#own-bids details.receipt summary")).to_contain_text("全场序号 #1")
     await expect(s1.locator("#max-allowed")).to_have_text("¥9,980.00")
     await expect(watcher.locator("#ladder tbody tr")).to_have_count(1)
     await expect(watcher.locator("#chart .bid-point")).to_have_count(1)
@@ -83,11 +86,10 @@ async def test_two_suppliers_bid_live_the_purchaser_watches_and_the_result_names
     await expect(s1.locator("#bid-error")).to_have_text("金额最多精确到分（两位小数）。")
     assert len(ui.bids_sent(s1)) == sent_before
     # Forced through (a page whose idea of the allowed price is wrong): the server refuses it
-    # and the page shows the server's message; the displayed state does not move.
+    # and the page words its reason in the page's language; the displayed state does not move.
     await s1.evaluate("window.bidroomRoom.state.you.max_allowed_fen = 100000000")
     await bid(s1, "9985")
-    await expect(s1.locator("#bid-error")).to_contain_text(
-        "服务器拒绝了报价：降价幅度不足 / the price does not undercut by the minimum step")
+    await expect(s1.locator("#bid-error")).to_contain_text("服务器拒绝了报价：降价幅度不足。")
     await expect(s1.locator("#bid-error")).to_contain_text("¥9,980.00")
     assert ui.bids_sent(s1)[-1]["price_fen"] == 998_500
     await expect(s1.locator("#my-best")).to_have_text("¥9,990.00")
@@ -119,6 +121,7 @@ async def test_two_suppliers_bid_live_the_purchaser_watches_and_the_result_names
     await expect(watcher).to_have_url(re.compile(rf"/app/auctions/{auction_id}/result$"))
     await expect(watcher.locator("#winner-name")).to_have_text(acc["s1"].name)
     await expect(watcher.locator("#winning-price")).to_have_text(yuan(997_000))
+    await expect(watcher.locator("#time-zone")).to_have_text("时间均为北京时间（UTC+8）")
     await expect(watcher.locator("#ranking tbody tr")).to_have_count(2)
     await expect(watcher.locator("#result-log tbody tr")).to_have_count(3)
     await expect(watcher.locator("#result-log tbody tr").first).to_contain_text(acc["s1"].name)
@@ -156,3 +159,40 @@ async def test_the_rooms_fit_a_phone_and_every_control_has_a_label(ui: BrowserSe
     await s1.reload()
     await expect(s1.locator("#phase")).to_have_text("Open")
     await expect(s1.locator("html")).to_have_attribute("lang", "en")
+
+
+async def test_a_refusal_is_worded_in_the_pages_language_and_a_bid_shows_the_suppliers_count(
+    ui: BrowserSession,
+) -> None:
+    """The server's reason code, not its bilingual message, and reworded on a language switch;
+    the supplier's first bid reads "my bid 1" beside the auction's sequence number."""
+    live = ui.live
+    auction_id = await create_auction(live)
+    s1 = await ui.supplier_room("s1", auction_id)  # the clock is at T0: before the start
+    await bid(s1, "9990")
+    error = s1.locator("#bid-error")
+    await expect(error).to_have_text("服务器拒绝了报价：竞价尚未开始。")
+    assert ui.bids_sent(s1)[-1]["price_fen"] == 999_000  # the server said no, not the form
+    await s1.get_by_role("button", name="English").click()
+    await expect(error).to_have_text("The server refused the bid: The auction has not started.")
+    await s1.get_by_role("button", name="中文").click()
+    await expect(error).to_have_text("服务器拒绝了报价：竞价尚未开始。")
+
+    # Another supplier bids first (sequence 1), so this supplier's only bid is sequence 2.
+    await live.set_clock(T0 + 2_000)
+    await expect(s1.locator("#phase")).to_have_text("竞价中")
+    await api_bid(live, "s2", auction_id, 999_000)
+    await bid(s1, "9980")
+    await expect(s1.locator("#bid-status")).to_have_text(
+        "报价 ¥9,980.00 已被接受（您的第 1 次报价，全场序号 2），平台签名回执已保存。")
+    row = s1.locator("#own-bids tbody tr")
+    await expect(row).to_have_count(1)
+    await expect(row.locator("td").nth(0)).to_have_text("1")
+    await expect(row.locator("td").nth(1)).to_have_text("2")
+    await expect(s1.locator("#own-bids thead")).to_contain_text("我的第几次")
+    await expect(s1.locator("#own-bids thead")).to_contain_text("全场序号")
+    await bid(s1, "9960")
+    await expect(s1.locator("#bid-status")).to_contain_text("您的第 2 次报价，全场序号 3")
+    await expect(row.first.locator("td").nth(0)).to_have_text("2")
+    await s1.get_by_role("button", name="English").click()
+    await expect(s1.locator("#bid-status")).to_contain_text("your bid no. 2, auction seq. 3")

@@ -2,8 +2,9 @@
 
 ``serve`` comes up and answers health; on the embedded defaults its Redis outlives ``kill -9``
 (so an acknowledged bid does too) and stops on a clean exit; ``admin bootstrap`` gives a
-working admin token; ``receipt verify`` accepts a receipt signed with the server's key and
-refuses a tampered one; ``demo`` seeds accounts and auctions that the API then shows.
+working admin token; ``verify`` (alias ``receipt verify``) accepts every kind of document signed
+with the server's key and refuses a tampered one; ``demo`` seeds accounts and auctions that the
+API then shows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bidroom.receipts import PlatformKey, make_bid_receipt
+from bidroom.clock import beijing_time
+from bidroom.opening.documents import record_digest
+from bidroom.receipts import PlatformKey, make_bid_receipt, sign_document
 from tests.e2e.server import (
     ServerFactory,
     ServerProcess,
@@ -248,6 +251,71 @@ async def test_receipt_verify_rejects_a_tampered_receipt(
     assert "not by this public key" in err
 
 
+def _signed_documents(server: ServerProcess) -> dict[str, dict[str, Any]]:
+    """One document of every kind the server signs, signed with its key, shaped as it signs."""
+    key = PlatformKey.from_pem((server.data_dir / "platform-key.pem").read_bytes())
+    core = {"v": 1, "kind": "opening_record", "opening_id": "opn_cli", "title": "开标",
+            "status": "revealed", "bids_at_deadline": 3, "revealed_at_ms": 1_900_000_000_123,
+            "confirmed_at_ms": None, "opened": [{"order": 1, "supplier_id": "org_1"}],
+            "not_opened": [], "objections": [], "log": {"seq": 9, "hash": "cd" * 32}}
+    return {
+        "bid_receipt": _receipt(server),
+        "opening_bid_receipt": sign_document(key, {
+            "v": 1, "kind": "opening_bid_receipt", "opening_id": "opn_cli",
+            "supplier_id": "org_cli", "sha256": "ab" * 32, "size": 4096,
+            "server_time_ms": 1_900_000_000_123, "seq": 3, "replaces": None}),
+        "opening_record": sign_document(key, {**core, "sha256": record_digest(core)}),
+    }
+
+
+async def test_verify_checks_every_kind_the_server_signs_and_refuses_a_changed_byte(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    status, pem, err = await run_cli("platform-key", "--data-dir", str(server.data_dir))
+    assert status == 0, err
+    key_file = tmp_path / "platform.pub"
+    key_file.write_text(pem, encoding="utf-8")
+    heading = {"bid_receipt": "出价回执 / bid receipt: auction auc_cli",
+               "opening_bid_receipt": "投标文件回执 / sealed bid receipt: opening opn_cli",
+               "opening_record": "开标记录 / opening record: opening opn_cli 「开标」"}
+    for kind, doc in _signed_documents(server).items():
+        path = tmp_path / f"{kind}.json"
+        text = json.dumps(doc, ensure_ascii=False)
+        path.write_text(text, encoding="utf-8")
+        for command in (("verify",), ("receipt", "verify")):  # the alias is the same command
+            status, out, err = await run_cli(*command, str(path), "--public-key",
+                                             str(key_file))
+            assert status == 0, (kind, command, err)
+            assert out.startswith(f"有效 / valid: {heading[kind]}"), out
+            assert out.count("\n") == 1 and "北京时间 / Beijing time (UTC+8)" in out
+        status, out, err = await run_cli("verify", str(path), "--server", server.base_url)
+        assert status == 0, err
+
+        # One byte changed: the supplier id's first digit or letter after "org_"/"opn_".
+        at = text.index('"opn_cli"' if kind != "bid_receipt" else '"auc_cli"') + 5
+        path.write_text(text[:at] + "X" + text[at + 1:], encoding="utf-8")
+        status, out, err = await run_cli("verify", str(path), "--public-key", str(key_file))
+        assert status == 1, (kind, out)
+        assert out == "" and "无效 / invalid: the signature does not verify" in err
+
+
+async def test_verify_refuses_a_signed_document_of_an_unknown_kind(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    key = PlatformKey.from_pem((server.data_dir / "platform-key.pem").read_bytes())
+    path = tmp_path / "notice.json"
+    path.write_text(json.dumps(sign_document(key, {"v": 1, "kind": "award_notice"})))
+    status, out, err = await run_cli("verify", str(path), "--server", server.base_url)
+    assert status == 1 and out == ""
+    assert "does not know documents of kind 'award_notice'" in err
+
+
+async def test_demo_opening_without_a_running_demo_fails_clearly(tmp_path: Path) -> None:
+    status, out, err = await run_cli("demo-opening", "--data-dir", str(tmp_path))
+    assert status == 1 and out == ""
+    assert "no demo is running" in err
+
+
 async def test_platform_key_without_a_key_file_fails_clearly(tmp_path: Path) -> None:
     status, out, err = await run_cli("platform-key", "--data-dir", str(tmp_path))
     assert status == 1
@@ -266,10 +334,12 @@ async def test_db_upgrade_migrates_an_empty_sqlite_data_dir(tmp_path: Path) -> N
 
 
 async def test_demo_serves_its_accounts_and_two_auctions(tmp_path: Path) -> None:
-    demo = ServerProcess(tmp_path / "demo", subcommand=("demo",))
+    demo = ServerProcess(tmp_path / "demo", subcommand=("demo", "--opening-deadline", "45"),
+                         env={"TZ": "America/Los_Angeles"})
     try:
         await demo.astart()
         doc = json.loads((demo.data_dir / "demo-accounts.json").read_text(encoding="utf-8"))
+        opening = json.loads((demo.data_dir / "demo-opening.json").read_text(encoding="utf-8"))
         assert doc["base_url"] == demo.base_url
         roles = [a["role"] for a in doc["accounts"]]
         assert roles.count("supplier") == 4
@@ -298,12 +368,32 @@ async def test_demo_serves_its_accounts_and_two_auctions(tmp_path: Path) -> None
         assert bid.status_code == 201, bid.text
         saved = tmp_path / "bid.json"
         saved.write_text(bid.text, encoding="utf-8")
-        status, out, err = await run_cli("receipt", "verify", str(saved), "--server",
-                                         demo.base_url)
+        status, out, err = await run_cli("verify", str(saved), "--server", demo.base_url)
         assert status == 0, err
         assert "bid demo-1" in out
 
+        # A newcomer arriving after the opening's deadline restarts just the opening: a fresh
+        # one in the running demo, the same accounts and tokens.
+        status, out, err = await run_cli("demo-opening", "--data-dir", str(demo.data_dir),
+                                         "--opening-deadline", "90")
+        assert status == 0, err
+        again = json.loads((demo.data_dir / "demo-opening.json").read_text(encoding="utf-8"))
+        assert again["opening_id"] != opening["opening_id"]
+        assert again["opening_id"] in out and "北京时间 / Beijing time (UTC+8)" in out
+        async with api_client(demo, by_role["agency"]["token"]) as http:
+            fresh = await http.get(f"/api/openings/{again['opening_id']}")
+            first = await http.get(f"/api/openings/{opening['opening_id']}")
+        assert fresh.status_code == 200 and first.status_code == 200, fresh.text
+        assert fresh.json()["deadline_ms"] - opening["deadline_ms"] >= 45 * MINUTE
+        assert fresh.json()["phase"] == "sign_in"  # sign-in is open until the deadline
+
         banner = demo.log_path.read_text(encoding="utf-8")
+        # Times as the pages show them: Beijing time, labelled, whatever the machine's zone
+        # (the demo runs here under TZ=America/Los_Angeles).
+        assert "北京时间 / Beijing time (UTC+8)" in banner
+        assert f"open now until {beijing_time(live['end_ms'])}" in banner
+        assert f"deadline = opening: {beijing_time(opening['deadline_ms'])}" in banner
+        assert opening["deadline_ms"] - live["start_ms"] >= 45 * MINUTE  # --opening-deadline
         assert f"{demo.base_url}/openapi.json" in banner
         assert by_role["purchaser"]["token"] in banner
         assert banner.index("Bidroom 演示 / demo") < banner.index("Uvicorn running")

@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +21,7 @@ from bidroom.config import Settings
 from bidroom.opening.ca import PlatformCA
 from bidroom.stores.redis import redis_time_ms
 from tests.live import live_server
-from web.demo_opening import seed_demo_opening, walkthrough
+from web.demo_opening import OpeningTimes, seed_demo_opening, walkthrough
 
 MIN = 60_000
 REPO = Path(__file__).resolve().parents[2]
@@ -96,12 +96,14 @@ async def test_the_demo_walkthrough_runs_as_printed(
             answer = json.loads(await shell([unwrap, decrypt], repo))
             assert answer["status"] == "decrypted", answer
 
-        reveal, confirm, export = commands["5"]
+        reveal, confirm, export, save, verify = commands["5"]
         record = json.loads(await shell([reveal], repo))["record"]
         await live.set_clock(demo.deadline_ms + 7 * MIN)
         assert json.loads(await shell([confirm], repo))["record_sha256"]
         await shell([export], tmp_path)
         page = await asyncio.to_thread((tmp_path / "record.html").read_text, encoding="utf-8")
+        # The signed record, saved as printed, verifies offline with the printed command.
+        verified = await shell([save, verify], tmp_path)
 
         async with httpx.AsyncClient(base_url=live.base_url) as http:
             view = await http.get(f"/api/openings/{demo.opening_id}", headers={
@@ -113,3 +115,38 @@ async def test_the_demo_walkthrough_runs_as_printed(
         23_560_000, 23_880_000, 23_990_000, 24_150_000]
     assert "开标记录" in page and "¥235,600.00" in page
     assert view.json()["phase"] == "concluded"
+    assert verified.startswith(
+        f"有效 / valid: 开标记录 / opening record: opening {demo.opening_id}")
+
+
+async def test_the_demo_opening_takes_its_times_and_prints_them_in_beijing_time(
+    tmp_path: Path, redis_url: str, migrated_database_url: str
+) -> None:
+    """A newcomer arriving after 15 minutes restarts the demo with a later deadline; the
+    walkthrough prints Beijing time (as the pages do), labelled, on a machine in any zone."""
+    data_dir = tmp_path / "demo"
+    PlatformCA.init(data_dir / "ca", now=datetime.now(UTC) - timedelta(days=1))
+    settings = Settings(data_dir=data_dir, redis_url=redis_url,
+                        database_url=migrated_database_url, test_clock=True)
+    async with live_server(settings) as live:
+        await live.set_clock(await redis_time_ms(live.services.redis))
+        await live.seed(suppliers=4)
+        accounts = [SimpleNamespace(role=a.role, org_id=a.org_id, org_name=a.name,
+                                    user_id=a.user_id, token=a.token)
+                    for key, a in live.accounts.items() if key != "outsider"]
+        before = await redis_time_ms(live.services.redis)
+        demo = await seed_demo_opening(settings, accounts,
+                                       OpeningTimes(deadline=120, window=45, objections=10))
+        row = await live.services.openings.store.get(demo.opening_id)
+        await live.services.redis.zrem(live.services.openings.schedule_key, demo.opening_id)
+    assert row is not None
+    assert 120 * MIN <= demo.deadline_ms - before < 121 * MIN
+    assert demo.window_ends_ms - demo.deadline_ms == 45 * MIN
+    assert row.settings["objection_window_ms"] == 10 * MIN
+    assert row.settings["sign_in_ms"] == 120 * MIN  # sign-in is open from the start
+
+    text = walkthrough(demo, base_url="http://127.0.0.1:1", command="bidroom", data_dir=data_dir)
+    beijing = datetime.fromtimestamp(demo.deadline_ms / 1000, tz=timezone(timedelta(hours=8)))
+    assert f"deadline = opening: {beijing:%Y-%m-%d %H:%M:%S}" in text
+    assert "北京时间 / Beijing time (UTC+8)" in text
+    assert "bidroom demo-opening --data-dir" in text and "--opening-deadline 60" in text

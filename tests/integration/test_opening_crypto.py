@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -402,6 +403,9 @@ def test_the_cli_issues_seals_unwraps_and_opens(
                             "--crl", data / "ca" / "crl.pem")
     assert status == 0, err
     assert f"命令行供应商 ({org_cli})" in out and "45600000 fen" in out and "技术方案.pdf" in out
+    # A time a person reads: Beijing time, labelled, whatever the machine's zone.
+    assert re.search(r"签名时间 / signing time: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+                     r"北京时间 / Beijing time \(UTC\+8\)", out), out
 
     status, out, err = _cli(capsys, "ca", "list", "--data-dir", data, "--json")
     records = json.loads(out)

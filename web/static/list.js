@@ -91,7 +91,7 @@ async function load() {
     errorBox.textContent = '';
     render();
   } catch (err) {
-    errorBox.textContent = t('list.error', { message: err.message });
+    errorBox.textContent = t('list.error', { message: t(`err.${err.code}`, {}, err.message) });
   }
 }
 

@@ -16,7 +16,19 @@ let page = null;
 let auctionId = null;
 let pendingBid = null; // {bid_id, price_fen} waiting for the server's answer
 let lastOutcome = null; // {kind: 'ok'|'bad', key, vars}
+let bidError = null; // () => text: worded at each render, so it follows the language
+let signInOutcome = null; // {kind, text: () => text}
 let refetching = false;
+
+/** The server's code in words of the page's language (the server's own message if new). */
+function codeText(code, message) {
+  return t(`err.${code}`, {}, message || code || '');
+}
+
+/** The supplier's own count of a bid: 1 for its first, whatever the auction's sequence. */
+function ownNumber(seq) {
+  return page.state.ownBids.filter((b) => b.seq <= seq).length;
+}
 
 // -- receipts kept for this tab (they are signed documents, not secrets) ----------------------
 
@@ -51,7 +63,7 @@ async function verifyReceipt(receipt, output) {
     output.textContent = t('receipt.valid', { key: receipt.key_id });
     output.className = 'notice ok';
   } catch (err) {
-    output.textContent = t('receipt.invalid', { message: err.message });
+    output.textContent = t('receipt.invalid', { message: codeText(err.code, err.message) });
     output.className = 'notice bad';
   }
 }
@@ -67,7 +79,7 @@ async function fetchReceipt(bid, output) {
     output.textContent = '';
     renderOwnBids();
   } else {
-    output.textContent = t('receipt.fetch_failed', { message: reply.message || reply.code || '' });
+    output.textContent = t('receipt.fetch_failed', { message: codeText(reply.reason || reply.code, reply.message) });
   }
 }
 
@@ -136,6 +148,10 @@ function renderForm() {
   } else {
     status.textContent = '';
   }
+  paintBidError();
+  const signInStatus = $('signin-status');
+  signInStatus.className = signInOutcome ? `notice ${signInOutcome.kind}` : 'notice';
+  signInStatus.textContent = signInOutcome ? signInOutcome.text() : '';
   // Sign-in (签到)
   const signInBox = $('signin-box');
   const needsSignIn = st.room.rules.sign_in_ms > 0 && you && you.invited && !you.signed_in
@@ -153,7 +169,7 @@ function renderOwnBids() {
   const tbody = document.querySelector('#own-bids tbody');
   tbody.replaceChildren();
   const bids = [...st.ownBids].sort((a, b) => b.seq - a.seq);
-  for (const bid of bids) {
+  for (const [index, bid] of bids.entries()) {
     const receipt = stored[bid.bid_id];
     const output = el('p', { class: 'notice', role: 'status' });
     let cell;
@@ -171,6 +187,7 @@ function renderOwnBids() {
           onclick: () => fetchReceipt(bid, output) }, t('receipt.fetch')), output);
     }
     tbody.append(el('tr', { 'data-seq': bid.seq },
+      el('td', { class: 'num my-no' }, String(bids.length - index)),
       el('td', { class: 'num' }, String(bid.seq)),
       el('td', { class: 'num', title: dateTime(bid.at_ms) }, clockMs(bid.at_ms)),
       el('td', { class: 'price num' }, yuan(bid.price_fen)),
@@ -187,7 +204,14 @@ function render() {
 
 // -- bidding ----------------------------------------------------------------------------------
 
-function showBidError(text) {
+/** Show an error under the price: ``make`` words it (again after a language switch). */
+function showBidError(make) {
+  bidError = make || null;
+  paintBidError();
+}
+
+function paintBidError() {
+  const text = bidError ? bidError() : '';
   $('bid-error').textContent = text;
   $('price').setAttribute('aria-invalid', text ? 'true' : 'false');
 }
@@ -195,12 +219,12 @@ function showBidError(text) {
 /** The form's own check: a price the server would refuse is never sent. */
 function checkPrice(text) {
   const parsed = parseYuan(text);
-  if (parsed.error) return { error: t(`money.${parsed.error}`) };
+  if (parsed.error) return { error: () => t(`money.${parsed.error}`) };
   const you = page.state.you;
   const max = you.max_allowed_fen;
   if (parsed.fen > max) {
     const key = parsed.fen > page.state.room.rules.ceiling_fen ? 'bid.err.above_ceiling' : 'bid.err.above';
-    return { error: t(key, { max: yuan(max), price: yuan(parsed.fen) }) };
+    return { error: () => t(key, { max: yuan(max), price: yuan(parsed.fen) }) };
   }
   return { fen: parsed.fen };
 }
@@ -210,9 +234,8 @@ async function onBid(event) {
   if (pendingBid) return;
   lastOutcome = null;
   renderForm();
-  const blocked = blockedReason();
-  if (blocked) {
-    showBidError(blocked);
+  if (blockedReason()) {
+    showBidError(() => blockedReason() || '');
     return;
   }
   const checked = checkPrice($('price').value);
@@ -221,7 +244,7 @@ async function onBid(event) {
     $('price').focus();
     return;
   }
-  showBidError('');
+  showBidError(null);
   lastOutcome = null;
   pendingBid = { bid_id: newBidId(), price_fen: checked.fen };
   renderForm();
@@ -236,30 +259,31 @@ async function onBid(event) {
       st.ownBids.push({ seq: reply.receipt.seq, bid_id: reply.bid_id, price_fen: reply.price_fen,
         at_ms: reply.receipt.server_time_ms });
     }
-    lastOutcome = { kind: 'ok', key: 'bid.accepted', vars: { price: yuan(reply.price_fen), seq: reply.receipt.seq } };
+    lastOutcome = { kind: 'ok', key: 'bid.accepted', vars: {
+      price: yuan(reply.price_fen), seq: reply.receipt.seq, n: ownNumber(reply.receipt.seq) } };
     $('price').value = '';
   } else if (reply.type === 'bid_rejected') {
-    const extra = reply.max_allowed_fen ? t('bid.rejected.max', { max: yuan(reply.max_allowed_fen) }) : '';
-    showBidError(t('bid.rejected', { message: reply.message, extra }));
-
+    // The reason code in words of the page's language, not the server's bilingual message.
+    showBidError(() => t('bid.rejected', {
+      message: codeText(reply.reason, reply.message),
+      extra: reply.max_allowed_fen ? t('bid.rejected.max', { max: yuan(reply.max_allowed_fen) }) : '',
+    }));
   } else {
-    showBidError(t('bid.error', { message: t(`err.${reply.code}`, {}, reply.message || reply.code) }));
+    showBidError(() => t('bid.error', { message: codeText(reply.code, reply.message) }));
   }
   render();
 }
 
 async function onSignIn() {
-  const status = $('signin-status');
-  status.className = 'notice info';
-  status.textContent = t('bid.signin.sending');
+  signInOutcome = { kind: 'info', text: () => t('bid.signin.sending') };
+  renderForm();
   const reply = await page.socket.request('sign_in', { auction_id: auctionId });
   if (reply.type === 'signed_in') {
-    status.className = 'notice ok';
-    status.textContent = t('bid.signin.done');
+    signInOutcome = { kind: 'ok', text: () => t('bid.signin.done') };
   } else {
-    status.className = 'notice bad';
-    status.textContent = reply.message || reply.code;
+    signInOutcome = { kind: 'bad', text: () => codeText(reply.reason || reply.code, reply.message) };
   }
+  renderForm();
 }
 
 async function refetchOwnBids() {
@@ -294,7 +318,7 @@ async function main() {
   const auction = await loadAuction(auctionId);
   page = new RoomPage({ auctionId, user, auction, render, onMessage });
   $('bid-form').addEventListener('submit', onBid);
-  $('price').addEventListener('input', () => { if ($('bid-error').textContent) showBidError(''); });
+  $('price').addEventListener('input', () => { if (bidError) showBidError(null); });
   $('signin-button').addEventListener('click', onSignIn);
   page.start();
 }
