@@ -293,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.set_defaults(handler=_cmd_admin_bootstrap)
     _add_ca_commands(commands)
     _add_bid_commands(commands)
+    from web.cli_registries import add_registry_commands
+
+    add_registry_commands(commands)
     return parser
 
 

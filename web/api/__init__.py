@@ -3,7 +3,8 @@
 ``routes()`` gives the Starlette routes for ``web.app``; ``operations()`` the same routes as
 ``Operation`` records, from which ``web.openapi`` builds the OpenAPI 3.1 document. Modules:
 ``system`` (health, time, platform key, receipts, me), ``registry`` (organisations, users,
-tokens), ``auctions`` (the auction life cycle), ``openings`` (sealed-bid openings and CA
+tokens, regions), ``catalog`` (the procurement category catalogue), ``auctions`` (the auction
+life cycle), ``openings`` (sealed-bid openings and CA
 login, issue #3) and ``docs`` (``/openapi.json``).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web.api import auctions, docs, openings, registry, system
+from web.api import auctions, catalog, docs, openings, registry, system
 from web.api.common import Operation
 
 __all__ = ["operations", "routes"]
@@ -19,7 +20,8 @@ __all__ = ["operations", "routes"]
 
 def operations() -> list[Operation]:
     """Every HTTP operation, in documentation order."""
-    return [*system.ops.operations, *registry.ops.operations, *auctions.ops.operations,
+    return [*system.ops.operations, *registry.ops.operations, *catalog.ops.operations,
+            *auctions.ops.operations,
             *openings.ops.operations, *docs.ops.operations]
 
 

@@ -15,6 +15,7 @@ from bidroom.money import MAX_FEN
 from bidroom.stores.sql import AUCTION_STATUSES
 from market.registry import OrgKind, Role, SizeClass
 from web.api.common import Schema, ref
+from web.api.registry_schemas import REGION_CODE, REGISTRY_COMPONENTS
 
 __all__ = ["COMPONENTS", "nullable"]
 
@@ -160,7 +161,13 @@ ORG_INPUT: Final[Schema] = obj(
         "name": NAME,
         "name_en": {**STRING, "maxLength": 200},
         "size_class": nullable(SIZE_CLASS),
-        "credit_code": nullable({**STRING, "description": "统一社会信用代码, 18 characters"}),
+        "credit_code": nullable({**STRING, "description": "统一社会信用代码, 18 characters "
+                                 "with its GB 32100 check character"}),
+        "region_code": nullable(REGION_CODE),
+        "level": nullable({"type": "string", "enum": ["province", "city", "county"],
+                           "description": "purchasing units only; defaults to the region's"}),
+        "budget_unit_code": nullable({**STRING, "description": "预算单位编码 (purchasers)"}),
+        "persons": {"type": "array", "items": ref("PersonInput"), "maxItems": 50},
     },
     ["kind", "name"],
     closed=True,
@@ -179,6 +186,9 @@ ORG: Final[Schema] = obj(
         **ORG_SUMMARY["properties"],
         "credit_code": nullable(STRING),
         "created_at_ms": MS,
+        "region_code": nullable(STRING),
+        "level": nullable(STRING),
+        "budget_unit_code": nullable(STRING),
     }
 )
 USER_INPUT: Final[Schema] = obj(
@@ -505,4 +515,5 @@ COMPONENTS: Final[dict[str, Schema]] = {
     "BidRejected": BID_REJECTED,
     "Result": RESULT,
     "AuditList": AUDIT_LIST,
+    **REGISTRY_COMPONENTS,
 }
