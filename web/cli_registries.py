@@ -32,7 +32,8 @@ def add_registry_commands(commands: Any) -> None:
             "import",
             help=f"从 CSV 导入{help_zh} / import the {help_en} from CSV",
             description=(
-                f"从 CSV 文件导入{help_zh}（新增或更名，全部成功或全部不写）；不给文件则导入随包附带的子集。 / "
+                f"从 CSV 文件导入{help_zh}（新增或更名，全部成功或全部不写）；"
+                "不给文件则导入随包附带的子集。 / "
                 f"Import the {help_en} from a CSV file (columns code, name[, name_en]; see "
                 "docs/registry.md): adds new codes and renames known ones, all or nothing. "
                 "Without FILE, the subset shipped in the package is imported."

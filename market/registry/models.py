@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, false
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bidroom.stores.sql import Base
@@ -174,6 +183,8 @@ class OrganisationPersonRow(Base):
     name: Mapped[str] = mapped_column(String)
     id_hash: Mapped[str] = mapped_column(String(64))
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    # Order within the registration that listed the persons (ids are random).
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def __repr__(self) -> str:
         # Never the hash: it identifies a person.

@@ -220,6 +220,7 @@ def _person_rows(persons: Sequence[PersonInput], org_id: str, now_ms: int) -> li
         rows.append(OrganisationPersonRow(
             id=new_id("per"), org_id=org_id, role=str(role), name=name,
             id_hash=person_id_hash(normalised, resident=person.resident), created_at_ms=now_ms,
+            position=index,
         ))
     return rows
 
@@ -401,7 +402,8 @@ class Registry:
                 persons = list((await session.scalars(
                     select(OrganisationPersonRow)
                     .where(OrganisationPersonRow.org_id == org_id)
-                    .order_by(OrganisationPersonRow.created_at_ms, OrganisationPersonRow.id)
+                    .order_by(OrganisationPersonRow.created_at_ms, OrganisationPersonRow.position,
+                              OrganisationPersonRow.id)
                 )).all())
         return OrganisationDetail(org, persons)
 

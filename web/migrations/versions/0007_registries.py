@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(), nullable=False),
         sa.Column("id_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at_ms", sa.BigInteger(), nullable=False),
+        sa.Column("position", sa.Integer(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organisations.id"],
             name=op.f("fk_organisation_persons_org_id_organisations"),
