@@ -72,7 +72,7 @@ def category_ancestors(code: str) -> tuple[str, ...]:
 class Category:
     code: str
     name: str
-    name_en: str = ""
+    name_en: str | None = None  # None: the file has no name_en column (keep what is stored)
 
     @property
     def parent(self) -> str | None:
@@ -113,12 +113,12 @@ def parse_catalog_csv(text: str) -> list[Category] | CatalogProblem:
     for number, row in enumerate(reader, start=skipped + 2):
         code = (row.get("code") or "").strip().upper()
         name = (row.get("name") or "").strip()
-        name_en = (row.get("name_en") or "").strip()
+        name_en = (row.get("name_en") or "").strip() if "name_en" in fields else None
         if not code and not name:
             continue
         if not valid_category_code(code):
             return CatalogProblem(number, f"{code!r} is not a category code such as A02010104")
-        if not name or len(name) > MAX_NAME or len(name_en) > MAX_NAME:
+        if not name or len(name) > MAX_NAME or len(name_en or "") > MAX_NAME:
             return CatalogProblem(number, f"the name must be 1 to {MAX_NAME} characters")
         if code in seen:
             return CatalogProblem(number, f"{code} appears twice")

@@ -101,13 +101,16 @@ class Catalog:
                     row = known.get(category.code)
                     if row is None:
                         session.add(CategoryRow(
-                            code=category.code, name=category.name, name_en=category.name_en,
+                            code=category.code, name=category.name,
+                            name_en=category.name_en or "",
                             kind=str(category.kind), parent_code=parent,
                         ))
                         created += 1
-                    elif (row.name, row.name_en) != (category.name, category.name_en):
-                        row.name, row.name_en = category.name, category.name_en
-                        updated += 1
+                    else:
+                        name_en = row.name_en if category.name_en is None else category.name_en
+                        if (row.name, row.name_en) != (category.name, name_en):
+                            row.name, row.name_en = category.name, name_en
+                            updated += 1
         return ImportResult(created, updated)
 
     async def get(self, code: str) -> CategoryDetail:

@@ -213,7 +213,7 @@ def may_see(scope: str | None, region: str | None, *, platform_wide: bool) -> bo
 class RegionEntry:
     code: str
     name: str
-    name_en: str = ""
+    name_en: str | None = None  # None: no name_en column (keep what is stored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +228,8 @@ _MAX_REGION_NAME: Final = 100
 def parse_regions_csv(text: str) -> list[RegionEntry] | RegionsProblem:
     """The regions of an import file, or its first problem. Same format as the catalogue's
     (docs/registry.md): UTF-8 CSV, ``#`` comment lines before the header, columns ``code``,
-    ``name`` and optionally ``name_en``; each code six digits and well formed."""
+    ``name`` and optionally ``name_en`` (without it, known English names are kept); each code
+    six digits and well formed."""
     lines = text.removeprefix("\ufeff").splitlines()
     skipped = 0
     while skipped < len(lines) and (lines[skipped].startswith("#") or not lines[skipped].strip()):
@@ -243,12 +244,12 @@ def parse_regions_csv(text: str) -> list[RegionEntry] | RegionsProblem:
     for number, row in enumerate(reader, start=skipped + 2):
         code = (row.get("code") or "").strip()
         name = (row.get("name") or "").strip()
-        name_en = (row.get("name_en") or "").strip()
+        name_en = (row.get("name_en") or "").strip() if "name_en" in fields else None
         if not code and not name:
             continue
         if region_level(code) is None:
             return RegionsProblem(number, f"{code!r} is not a six-digit 行政区划 code")
-        if not name or len(name) > _MAX_REGION_NAME or len(name_en) > _MAX_REGION_NAME:
+        if not name or len(name) > _MAX_REGION_NAME or len(name_en or "") > _MAX_REGION_NAME:
             return RegionsProblem(number, f"the name must be 1 to {_MAX_REGION_NAME} characters")
         if code in seen:
             return RegionsProblem(number, f"{code} appears twice")

@@ -469,14 +469,18 @@ class Registry:
                             code="region_parent_missing", region_code=entry.code, parent=parent,
                         )
                     row = known.get(entry.code)
+                    name = entry.name.strip()
                     if row is None:
                         level = region_level(entry.code)
                         assert level is not None
-                        session.add(RegionRow(code=entry.code, name=entry.name.strip(),
-                                              name_en=entry.name_en.strip(), level=str(level)))
+                        session.add(RegionRow(code=entry.code, name=name,
+                                              name_en=(entry.name_en or "").strip(),
+                                              level=str(level)))
                         created += 1
-                    elif (row.name, row.name_en) != (entry.name.strip(), entry.name_en.strip()):
-                        row.name, row.name_en = entry.name.strip(), entry.name_en.strip()
+                        continue
+                    name_en = row.name_en if entry.name_en is None else entry.name_en.strip()
+                    if (row.name, row.name_en) != (name, name_en):
+                        row.name, row.name_en = name, name_en
                         updated += 1
         return created, updated
 

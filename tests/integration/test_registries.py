@@ -219,3 +219,14 @@ async def test_a_catalogue_import_is_all_or_nothing(catalog: Catalog) -> None:
     assert (bad.value.code, bad.value.details["line"]) == ("invalid_catalog_file", 3)
     renamed = await catalog.import_csv("code,name\nA,货物类\nA02,设备\n")
     assert (renamed.created, renamed.updated) == (1, 1)
+
+
+async def test_a_file_without_english_names_keeps_the_stored_ones(catalog: Catalog) -> None:
+    await catalog.import_csv(shipped_catalog_text())
+    result = await catalog.import_csv("code,name\nA02,设备\nA0201,信息化设备（新）\n")
+    assert (result.created, result.updated) == (0, 1)
+    assert (await catalog.get("A02")).category.name_en == "Equipment"
+    renamed = (await catalog.get("A0201")).category
+    assert (renamed.name, renamed.name_en) == ("信息化设备（新）", "Information equipment")
+    cleared = await catalog.import_csv("code,name,name_en\nA02,设备,\n")
+    assert cleared.updated == 1 and (await catalog.get("A02")).category.name_en == ""

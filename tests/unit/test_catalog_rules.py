@@ -40,7 +40,10 @@ def test_malformed_codes(code: str) -> None:
 
 def test_the_csv_reader() -> None:
     text = "# 子集\ncode,name_en,name\nA,Goods,货物\na02,,设备\n"
-    assert parse_catalog_csv(text) == [Category("A", "货物", "Goods"), Category("A02", "设备")]
+    assert parse_catalog_csv(text) == [Category("A", "货物", "Goods"),
+                                       Category("A02", "设备", "")]
+    # Without a name_en column the English names are None: an import keeps the stored ones.
+    assert parse_catalog_csv("code,name\nA,货物\n") == [Category("A", "货物", None)]
     assert parse_catalog_csv("code\nA\n") == CatalogProblem(1, "the header must name the "
                                                                "columns code and name")
     assert parse_catalog_csv("code,name\nA,货物\nZ9,x\n") == CatalogProblem(
