@@ -51,10 +51,10 @@ __all__ = [
     "person_id_hash",
     "reg18_relation",
     "region_ancestors",
+    "region_bounds",
     "region_contains",
     "region_level",
     "region_parent",
-    "region_prefix",
     "viewer_scope",
 ]
 
@@ -260,16 +260,15 @@ def parse_regions_csv(text: str) -> list[RegionEntry] | RegionsProblem:
     return found
 
 
-def region_prefix(scope: str) -> str:
-    """The code prefix every region inside ``scope`` starts with ("44" for 440000, "4401" for
-    440100, the code itself for a county): for well-formed codes, ``region_contains(scope, r)``
-    holds exactly when ``r.startswith(region_prefix(scope))`` — the form a SQL filter uses."""
+def region_bounds(scope: str) -> tuple[str, str]:
+    """The lowest and highest codes inside ``scope`` (``440000``–``449999`` for a province,
+    ``440100``–``440199`` for a city, the code itself for a county): for well-formed codes,
+    ``region_contains(scope, r)`` holds exactly when ``low <= r <= high`` — the form a SQL
+    filter uses, a range on the indexed column (codes are six digits, so string order is
+    numeric order under any collation)."""
     level = region_level(scope)
-    if level is RegionLevel.PROVINCE:
-        return scope[:2]
-    if level is RegionLevel.CITY:
-        return scope[:4]
-    return scope
+    keep = 2 if level is RegionLevel.PROVINCE else 4 if level is RegionLevel.CITY else 6
+    return scope[:keep] + "0" * (6 - keep), scope[:keep] + "9" * (6 - keep)
 
 
 @dataclass(frozen=True, slots=True)

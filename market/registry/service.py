@@ -17,10 +17,11 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, exc, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bidroom.errors import (
     ConflictError,
@@ -55,9 +56,9 @@ from market.registry.rules import (
     person_id_hash,
     reg18_relation,
     region_ancestors,
+    region_bounds,
     region_level,
     region_parent,
-    region_prefix,
     viewer_scope,
 )
 
@@ -225,16 +226,21 @@ def _person_rows(persons: Sequence[PersonInput], org_id: str, now_ms: int) -> li
     return rows
 
 
+def _within(column: InstrumentedAttribute[Any], scope: str) -> ColumnElement[bool]:
+    low, high = region_bounds(scope)
+    return column.between(low, high)
+
+
 def _region_filter(scope: RegionScope, within: str | None) -> list[ColumnElement[bool]]:
     """SQL conditions equivalent to ``scope.sees(region) and region inside within``
-    (``rules.region_prefix``: a prefix match is ``region_contains`` for stored codes)."""
+    (``rules.region_bounds``: the range is ``region_contains`` for stored codes)."""
     conditions: list[ColumnElement[bool]] = []
     if not scope.platform_wide:
         if scope.region is None:
             return [false()]
-        conditions.append(OrganisationRow.region_code.startswith(region_prefix(scope.region)))
+        conditions.append(_within(OrganisationRow.region_code, scope.region))
     if within is not None:
-        conditions.append(OrganisationRow.region_code.startswith(region_prefix(within)))
+        conditions.append(_within(OrganisationRow.region_code, within))
     return conditions
 
 
@@ -413,15 +419,19 @@ class Registry:
         *,
         scope: RegionScope | None = None,
         within: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[OrganisationRow]:
         """Organisations in registration order, optionally of one kind; with ``scope``, only
         those the scope sees (``rules.may_see``), and with ``within``, only those in that
-        region's subtree."""
+        region's subtree; ``limit``/``offset`` page in SQL (a province holds 200,000)."""
         stmt = select(OrganisationRow).order_by(OrganisationRow.created_at_ms, OrganisationRow.id)
         if kind is not None:
             stmt = stmt.where(OrganisationRow.kind == str(kind))
         if scope is not None or within is not None:
             stmt = stmt.where(*_region_filter(scope or RegionScope(True, None), within))
+        if limit is not None:
+            stmt = stmt.offset(offset).limit(limit)
         with sql_errors("list organisations"):
             async with self._sessions() as session:
                 return list((await session.scalars(stmt)).all())
@@ -523,7 +533,7 @@ class Registry:
                         RegionRow.code.like(pattern, escape="\\"),
                     ))
                     if parent is not None:
-                        stmt = stmt.where(RegionRow.code.startswith(region_prefix(parent)))
+                        stmt = stmt.where(_within(RegionRow.code, parent))
                     return list((await session.scalars(stmt.order_by(RegionRow.code))).all())
                 if parent is None:
                     return list((await session.scalars(
@@ -538,7 +548,7 @@ class Registry:
             return []
         below = RegionLevel.CITY if level is RegionLevel.PROVINCE else RegionLevel.COUNTY
         stmt = select(RegionRow).where(
-            RegionRow.code.startswith(region_prefix(code)), RegionRow.level == str(below),
+            _within(RegionRow.code, code), RegionRow.level == str(below),
         )
         return list((await session.scalars(stmt.order_by(RegionRow.code))).all())
 

@@ -26,10 +26,10 @@ from market.registry.rules import (
     person_id_hash,
     reg18_relation,
     region_ancestors,
+    region_bounds,
     region_contains,
     region_level,
     region_parent,
-    region_prefix,
     viewer_scope,
 )
 
@@ -157,8 +157,15 @@ _CODES = st.builds(
 
 
 @given(_CODES, _CODES)
-def test_the_sql_prefix_is_the_containment_rule(scope: str, region: str) -> None:
-    assert region_contains(scope, region) == region.startswith(region_prefix(scope))
+def test_the_sql_range_is_the_containment_rule(scope: str, region: str) -> None:
+    low, high = region_bounds(scope)
+    assert region_contains(scope, region) == (low <= region <= high)
+
+
+def test_region_bounds() -> None:
+    assert region_bounds("440000") == ("440000", "449999")
+    assert region_bounds("440100") == ("440100", "440199")
+    assert region_bounds("440106") == ("440106", "440106")
 
 
 @given(_CODES, _CODES, _CODES)

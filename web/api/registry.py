@@ -39,7 +39,6 @@ from web.api.common import (
     json_response,
     optional_int,
     page_of,
-    paginate,
     read_json,
     ref,
     reject_unknown,
@@ -281,8 +280,8 @@ async def list_organisations(request: Request) -> Response:
                 code="role_required")
         kind = OrgKind.SUPPLIER
     orgs = await services_of(request).registry.list_organisations(
-        kind, scope=scope, within=within)
-    chosen, next_offset = paginate(orgs, page)
+        kind, scope=scope, within=within, limit=page.limit + 1, offset=page.offset)
+    chosen, next_offset = orgs[: page.limit], page.end if len(orgs) > page.limit else None
     view = org_full if scope is not None else org_summary
     return json_response({"items": [view(o) for o in chosen], "next_offset": next_offset})
 
