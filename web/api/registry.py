@@ -299,7 +299,7 @@ async def list_organisations(request: Request) -> Response:
     ),
     who="admin or supervisor (their region); its own users; purchaser or agency (suppliers)",
     responses={200: Reply("the organisation: in full with `persons`, or its public summary",
-                          {"anyOf": [ref("Organisation"), ref("OrganisationSummary")]})},
+                          {"anyOf": [ref("OrganisationDetail"), ref("OrganisationSummary")]})},
     errors={404: ("organisation_not_found",)},
 )
 async def get_organisation(request: Request) -> Response:
@@ -537,7 +537,7 @@ async def create_region(request: Request) -> Response:
     reject_unknown(body, ("code", "name", "name_en"))
     code = text_field(body, "code", required=True, max_length=6)
     name = text_field(body, "name", required=True, max_length=100)
-    name_en = text_field(body, "name_en", required=False, max_length=100) or ""
+    name_en = text_field(body, "name_en", required=False, max_length=100)  # None: keep it
     assert code is not None and name is not None
     if region_level(code) is None:
         raise ValidationError("code is a six-digit 行政区划 code", code="invalid_region",

@@ -191,6 +191,9 @@ ORG: Final[Schema] = obj(
         "budget_unit_code": nullable(STRING),
     }
 )
+ORG_DETAIL: Final[Schema] = obj(
+    {**ORG["properties"], "persons": {"type": "array", "items": ref("Person")}}
+)
 USER_INPUT: Final[Schema] = obj(
     {
         "org_id": ID,
@@ -491,6 +494,7 @@ COMPONENTS: Final[dict[str, Schema]] = {
     "OrganisationInput": ORG_INPUT,
     "Organisation": ORG,
     "OrganisationSummary": ORG_SUMMARY,
+    "OrganisationDetail": ORG_DETAIL,
     "UserInput": USER_INPUT,
     "User": USER,
     "TokenInput": TOKEN_INPUT,
