@@ -70,6 +70,10 @@ from typing import Any
 
 from bidroom.config import ENV_VARIABLES, Settings
 from bidroom.errors import BidroomError, StoreError, ValidationError
+from web.cli_args import add_data_dir as _add_data_dir
+from web.cli_args import add_database_url as _add_database_url
+from web.cli_args import setting_type as _setting_type
+from web.cli_registries import add_registry_commands
 
 __all__ = [
     "DEMO_ACCOUNTS_FILE",
@@ -102,41 +106,6 @@ class _Formatter(argparse.HelpFormatter):
             if line.strip() else ""
             for line in text.splitlines()
         )
-
-
-def _setting_type(name: str) -> Callable[[str], str]:
-    """An argparse ``type`` that checks a flag the way ``Settings`` checks its variable, so a
-    bad value is refused by argparse with a message naming the flag (exit status 2)."""
-
-    def check(text: str) -> str:
-        try:
-            Settings.from_env({}, **{name: text})
-        except ValidationError as exc:
-            # "port (overrides BIDROOM_PORT): expected …" → "expected …"
-            raise argparse.ArgumentTypeError(exc.message.split(": ", 1)[-1]) from None
-        return text
-
-    check.__name__ = name  # argparse names the type in some messages
-    return check
-
-
-def _add_data_dir(parser: argparse.ArgumentParser, default_note: str = "./var") -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=_setting_type("data_dir"),
-        metavar="DIR",
-        help=f"数据目录 / data directory (BIDROOM_DATA_DIR, default {default_note})",
-    )
-
-
-def _add_database_url(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database-url",
-        type=_setting_type("database_url"),
-        metavar="URL",
-        help="数据库 / SQLAlchemy URL, e.g. postgresql+asyncpg://user@host/db "
-        "(BIDROOM_DATABASE_URL, default: SQLite file DATA_DIR/bidroom.db)",
-    )
 
 
 def _add_listen(parser: argparse.ArgumentParser) -> None:
@@ -298,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ca_commands(commands)
     _add_bid_commands(commands)
     _add_backup_commands(commands)
+    add_registry_commands(commands)
     return parser
 
 

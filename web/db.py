@@ -45,6 +45,7 @@ MIGRATIONS_DIR: Final = Path(__file__).resolve().with_name("migrations")
 MODEL_MODULES: Final = (
     "bidroom.stores.sql",
     "market.registry.models",
+    "market.catalog.models",
     "bidroom.opening.store",
 )
 

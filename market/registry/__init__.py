@@ -1,5 +1,7 @@
 """The registry: organisations, users, roles and API tokens, and the ``Principal`` a token
-authenticates as. Tokens are stored as SHA-256 hashes only.
+authenticates as. Tokens are stored as SHA-256 hashes only. Also the registries (五库) of
+issue #11: regions (the 行政区划 tree), purchasing units, agencies and suppliers with their
+persons (ID numbers as hashes only); the pure rules are in ``market.registry.rules``.
 
 Must not import: web.
 """
@@ -8,8 +10,10 @@ from __future__ import annotations
 
 from market.registry.models import (
     ApiTokenRow,
+    OrganisationPersonRow,
     OrganisationRow,
     OrgKind,
+    RegionRow,
     Role,
     SizeClass,
     UserRow,
@@ -17,10 +21,15 @@ from market.registry.models import (
 from market.registry.service import (
     ROLE_ORG_KINDS,
     TOKEN_PREFIX,
+    OrganisationDetail,
+    PersonInput,
     Principal,
+    RegionDetail,
     Registry,
     hash_token,
     new_id,
+    normalise_credit_code,
+    shipped_regions_text,
 )
 
 __all__ = [
@@ -28,12 +37,19 @@ __all__ = [
     "TOKEN_PREFIX",
     "ApiTokenRow",
     "OrgKind",
+    "OrganisationDetail",
+    "OrganisationPersonRow",
     "OrganisationRow",
+    "PersonInput",
     "Principal",
+    "RegionDetail",
+    "RegionRow",
     "Registry",
     "Role",
     "SizeClass",
     "UserRow",
     "hash_token",
     "new_id",
+    "normalise_credit_code",
+    "shipped_regions_text",
 ]

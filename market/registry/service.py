@@ -14,12 +14,14 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from importlib import resources
+from typing import Any, Final
 
-from sqlalchemy import exc, select, update
+from sqlalchemy import ColumnElement, exc, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bidroom.errors import (
     ConflictError,
@@ -30,28 +32,55 @@ from bidroom.errors import (
 from bidroom.stores.sql import sql_errors
 from market.registry.models import (
     ApiTokenRow,
+    OrganisationPersonRow,
     OrganisationRow,
     OrgKind,
+    RegionRow,
     Role,
     SizeClass,
     UserRow,
     format_roles,
 )
+from market.registry.rules import (
+    IdNumberProblem,
+    PersonFact,
+    PersonRole,
+    Reg18Relation,
+    RegionEntry,
+    RegionLevel,
+    RegionScope,
+    RegionsProblem,
+    check_credit_code,
+    normalise_id_number,
+    parse_regions_csv,
+    person_id_hash,
+    reg18_relation,
+    region_ancestors,
+    region_bounds,
+    region_level,
+    region_parent,
+    viewer_scope,
+)
 
 __all__ = [
     "ROLE_ORG_KINDS",
     "TOKEN_PREFIX",
+    "OrganisationDetail",
+    "PersonInput",
     "Principal",
+    "RegionDetail",
     "Registry",
     "hash_token",
     "new_id",
+    "normalise_credit_code",
+    "shipped_regions_text",
 ]
 
 TOKEN_PREFIX: Final = "brt_"
 _MAX_NAME = 200
 _MAX_TOKEN_LEN = 256
-# 统一社会信用代码: 18 characters from digits and upper-case letters without I, O, Z, S, V.
-_CREDIT_CODE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")
+_BUDGET_UNIT_CODE = re.compile(r"[0-9A-Za-z\-]{1,32}")
+_MAX_PERSONS = 50
 
 # Which kinds of organisation a user with a role may belong to (None: any kind).
 ROLE_ORG_KINDS: Final[dict[Role, frozenset[OrgKind] | None]] = {
@@ -84,6 +113,18 @@ class Principal:
     org_name: str
     org_kind: OrgKind
     roles: frozenset[Role]
+    # The organisation's region (行政区划 code), None when it has none.
+    region_code: str | None = None
+
+    @property
+    def scope(self) -> RegionScope | None:
+        """What this caller sees of the registries by region (``rules.viewer_scope``)."""
+        return viewer_scope(
+            admin=Role.ADMIN in self.roles,
+            supervisor=Role.SUPERVISOR in self.roles,
+            platform_org=self.org_kind is OrgKind.PLATFORM,
+            org_region=self.region_code,
+        )
 
     def has_role(self, role: Role | str) -> bool:
         return role in self.roles
@@ -97,6 +138,116 @@ def _invalid_token() -> UnauthenticatedError:
     return UnauthenticatedError(
         "the API token is invalid, expired or revoked", code="invalid_token"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PersonInput:
+    """A person to register for an organisation. ``id_number`` is hashed at once and never
+    stored; ``resident`` says it is a 居民身份证号码 (checked with its check character)."""
+
+    role: PersonRole | str
+    name: str
+    id_number: str
+    resident: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OrganisationDetail:
+    organisation: OrganisationRow
+    persons: list[OrganisationPersonRow]
+
+
+@dataclass(frozen=True, slots=True)
+class RegionDetail:
+    region: RegionRow
+    ancestors: list[RegionRow]
+    children: list[RegionRow]
+
+
+def shipped_regions_text() -> str:
+    """The subset of the region tree shipped in the package (market/registry/data/regions.csv)."""
+    return resources.files("market.registry").joinpath("data/regions.csv").read_text("utf-8")
+
+
+def normalise_credit_code(credit_code: object) -> str:
+    """A credit code upper-cased and stripped, checked (GB 32100): ``invalid_credit_code``
+    names the problem, and for a wrong 18th character the check character expected."""
+    code = credit_code.strip().upper() if isinstance(credit_code, str) else ""
+    problem = check_credit_code(code)
+    if problem is None:
+        return code
+    if problem.expected is not None:
+        raise ValidationError(
+            f"统一社会信用代码校验位错误，应为 {problem.expected} / the check character of the "
+            f"unified social credit code should be {problem.expected}, not {code[17]}",
+            code="invalid_credit_code", expected_check_character=problem.expected,
+        )
+    raise ValidationError(
+        "统一社会信用代码应为 18 位数字或大写字母（不含 I、O、S、V、Z），第 3–8 位为行政区划代码 / "
+        "a unified social credit code is 18 digits or capital letters (no I, O, S, V, Z) "
+        "with the region code in characters 3 to 8",
+        code="invalid_credit_code",
+    )
+
+
+def _person_rows(persons: Sequence[PersonInput], org_id: str, now_ms: int) -> list[
+        OrganisationPersonRow]:
+    if len(persons) > _MAX_PERSONS:
+        raise ValidationError(f"at most {_MAX_PERSONS} persons", code="invalid_person",
+                              field="persons")
+    rows = []
+    for index, person in enumerate(persons):
+        field = f"persons[{index}]"
+        try:
+            role = PersonRole(person.role)
+        except ValueError:
+            raise ValidationError(
+                f"{field}.role must be one of {', '.join(r.value for r in PersonRole)}",
+                code="invalid_person", field=f"{field}.role",
+            ) from None
+        name = _check_name(person.name, f"{field}.name")
+        normalised = (
+            normalise_id_number(person.id_number, resident=person.resident)
+            if isinstance(person.id_number, str) else IdNumberProblem("shape")
+        )
+        if isinstance(normalised, IdNumberProblem):
+            # The message never repeats the number.
+            raise ValidationError(
+                f"{field}.id_number is not a valid identity document number"
+                + (f" (the check character should be {normalised.expected})"
+                   if normalised.expected else ""),
+                code="invalid_id_number", field=f"{field}.id_number",
+            )
+        rows.append(OrganisationPersonRow(
+            id=new_id("per"), org_id=org_id, role=str(role), name=name,
+            id_hash=person_id_hash(normalised, resident=person.resident), created_at_ms=now_ms,
+            position=index,
+        ))
+    return rows
+
+
+def _within(column: InstrumentedAttribute[Any], scope: str) -> ColumnElement[bool]:
+    low, high = region_bounds(scope)
+    return column.between(low, high)
+
+
+def _region_filter(scope: RegionScope, within: str | None) -> list[ColumnElement[bool]]:
+    """SQL conditions equivalent to ``scope.sees(region) and region inside within``
+    (``rules.region_bounds``: the range is ``region_contains`` for stored codes)."""
+    conditions: list[ColumnElement[bool]] = []
+    if not scope.platform_wide:
+        if scope.region is None:
+            return [false()]
+        conditions.append(_within(OrganisationRow.region_code, scope.region))
+    if within is not None:
+        conditions.append(_within(OrganisationRow.region_code, within))
+    return conditions
+
+
+def _like_pattern(text: str) -> str:
+    """``%text%`` for LIKE with backslash as the escape character."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _check_name(name: object, field: str) -> str:
@@ -123,11 +274,20 @@ class Registry:
         name_en: str = "",
         size_class: SizeClass | str | None = None,
         credit_code: str | None = None,
+        region_code: str | None = None,
+        level: RegionLevel | str | None = None,
+        budget_unit_code: str | None = None,
+        persons: Sequence[PersonInput] = (),
         now_ms: int,
     ) -> OrganisationRow:
-        """Register an organisation. A supplier needs a size class (``invalid_size_class``);
-        other kinds must have none. A credit code, if given, is 18 characters and unique
-        (``invalid_credit_code``, ``credit_code_taken``)."""
+        """Register an organisation (one transaction: the organisation and its persons, or
+        nothing). A supplier needs a size class (``invalid_size_class``); other kinds must
+        have none. A credit code, if given, passes the GB 32100 check (``invalid_credit_code``)
+        and is unique (``credit_code_taken``). A region, if given, is in the region tree
+        (``invalid_region``, ``region_not_found``). Only a purchasing unit has a budget unit
+        code (unique in its region: ``budget_unit_code_taken``) and a level, which defaults to
+        its region's level and cannot be below it (``invalid_level``). Persons:
+        ``invalid_person``, ``invalid_id_number``."""
         name = _check_name(name, "name")
         if not isinstance(name_en, str) or len(name_en) > _MAX_NAME:
             raise ValidationError("name_en is too long", code="invalid_name", field="name_en")
@@ -152,14 +312,46 @@ class Registry:
             raise ValidationError(
                 f"only suppliers have a size class, not a {org_kind}", code="invalid_size_class"
             )
-        code: str | None = None
-        if credit_code is not None:
-            code = credit_code.strip().upper() if isinstance(credit_code, str) else ""
-            if not _CREDIT_CODE.fullmatch(code):
+        code = None if credit_code is None else normalise_credit_code(credit_code)
+        region_lvl: RegionLevel | None = None
+        if region_code is not None:
+            region_lvl = region_level(region_code) if isinstance(region_code, str) else None
+            if region_lvl is None:
                 raise ValidationError(
-                    "a unified social credit code is 18 digits or capital letters",
-                    code="invalid_credit_code",
+                    f"{region_code!r} is not a six-digit 行政区划 code (province XX0000, city "
+                    "XXXX00, county XXXXXX)", code="invalid_region", field="region_code",
                 )
+        unit_level: RegionLevel | None = None
+        budget: str | None = None
+        if org_kind is OrgKind.PURCHASER:
+            if level is not None:
+                try:
+                    unit_level = RegionLevel(level)
+                except ValueError:
+                    raise ValidationError("level is province, city or county",
+                                          code="invalid_level", field="level") from None
+            unit_level = unit_level or region_lvl
+            order = list(RegionLevel)
+            if unit_level is not None and region_lvl is not None and (
+                order.index(unit_level) > order.index(region_lvl)
+            ):
+                raise ValidationError(
+                    f"a {unit_level}-level unit cannot belong to the {region_lvl} {region_code}",
+                    code="invalid_level", field="level",
+                )
+            if budget_unit_code is not None:
+                if not isinstance(budget_unit_code, str) or not _BUDGET_UNIT_CODE.fullmatch(
+                        budget_unit_code.strip()):
+                    raise ValidationError(
+                        "预算单位编码 is 1 to 32 digits, letters or hyphens",
+                        code="invalid_budget_unit_code", field="budget_unit_code",
+                    )
+                budget = budget_unit_code.strip()
+        elif level is not None or budget_unit_code is not None:
+            raise ValidationError(
+                f"only purchasing units have a level and a budget unit code, not a {org_kind}",
+                code="invalid_level" if level is not None else "invalid_budget_unit_code",
+            )
         row = OrganisationRow(
             id=new_id("org"),
             name=name,
@@ -168,11 +360,33 @@ class Registry:
             size_class=None if size is None else str(size),
             credit_code=code,
             created_at_ms=now_ms,
+            region_code=region_code,
+            level=None if unit_level is None else str(unit_level),
+            budget_unit_code=budget,
         )
+        person_rows = _person_rows(persons, row.id, now_ms)
         with sql_errors("create organisation"):
             try:
                 async with self._sessions() as session, session.begin():
+                    if region_code is not None and await session.get(
+                            RegionRow, region_code) is None:
+                        raise NotFoundError(
+                            f"region {region_code} is not in the region tree",
+                            code="region_not_found", region_code=region_code,
+                        )
+                    if budget is not None and (await session.scalars(
+                        select(OrganisationRow.id).where(
+                            OrganisationRow.budget_unit_code == budget,
+                            OrganisationRow.region_code == region_code,
+                        )
+                    )).first() is not None:
+                        raise ConflictError(
+                            f"budget unit code {budget} is taken in region {region_code}",
+                            code="budget_unit_code_taken",
+                        )
                     session.add(row)
+                    await session.flush()
+                    session.add_all(person_rows)
             except exc.IntegrityError as error:
                 raise ConflictError(
                     "an organisation with this credit code exists", code="credit_code_taken"
@@ -184,14 +398,159 @@ class Registry:
             async with self._sessions() as session:
                 return await session.get(OrganisationRow, org_id)
 
-    async def list_organisations(self, kind: OrgKind | str | None = None) -> list[OrganisationRow]:
-        """Organisations in registration order, optionally of one kind."""
+    async def get_organisation_detail(self, org_id: str) -> OrganisationDetail | None:
+        """An organisation with its registered persons (in registration order)."""
+        with sql_errors("get organisation"):
+            async with self._sessions() as session:
+                org = await session.get(OrganisationRow, org_id)
+                if org is None:
+                    return None
+                persons = list((await session.scalars(
+                    select(OrganisationPersonRow)
+                    .where(OrganisationPersonRow.org_id == org_id)
+                    .order_by(OrganisationPersonRow.created_at_ms, OrganisationPersonRow.position,
+                              OrganisationPersonRow.id)
+                )).all())
+        return OrganisationDetail(org, persons)
+
+    async def list_organisations(
+        self,
+        kind: OrgKind | str | None = None,
+        *,
+        scope: RegionScope | None = None,
+        within: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[OrganisationRow]:
+        """Organisations in registration order, optionally of one kind; with ``scope``, only
+        those the scope sees (``rules.may_see``), and with ``within``, only those in that
+        region's subtree; ``limit``/``offset`` page in SQL (a province holds 200,000)."""
         stmt = select(OrganisationRow).order_by(OrganisationRow.created_at_ms, OrganisationRow.id)
         if kind is not None:
             stmt = stmt.where(OrganisationRow.kind == str(kind))
+        if scope is not None or within is not None:
+            stmt = stmt.where(*_region_filter(scope or RegionScope(True, None), within))
+        if limit is not None:
+            stmt = stmt.offset(offset).limit(limit)
         with sql_errors("list organisations"):
             async with self._sessions() as session:
                 return list((await session.scalars(stmt)).all())
+
+    async def reg18_relation(self, org_a: str, org_b: str) -> Reg18Relation | None:
+        """Whether two organisations are related under Reg 18 (``rules.reg18_relation``), by
+        the persons they registered."""
+        stmt = select(OrganisationPersonRow).where(
+            OrganisationPersonRow.org_id.in_((org_a, org_b)))
+        with sql_errors("read persons"):
+            async with self._sessions() as session:
+                rows = list((await session.scalars(stmt)).all())
+
+        def facts(org_id: str) -> list[PersonFact]:
+            return [PersonFact(PersonRole(r.role), r.id_hash) for r in rows if r.org_id == org_id]
+
+        return reg18_relation(facts(org_a), facts(org_b))
+
+    # ------------------------------------------------------------------ regions
+
+    async def import_regions(self, entries: Sequence[RegionEntry]) -> tuple[int, int]:
+        """Add or rename regions, one transaction: ``(created, updated)``. A region whose
+        parent (derived from its code) is neither in the list nor in the tree is refused
+        (``region_parent_missing``) and nothing is written."""
+        codes = {e.code for e in entries}
+        for entry in entries:
+            if region_level(entry.code) is None:
+                raise ValidationError(f"{entry.code!r} is not a six-digit 行政区划 code",
+                                      code="invalid_region", region_code=entry.code)
+            _check_name(entry.name, "name")
+        created = updated = 0
+        with sql_errors("import regions"):
+            async with self._sessions() as session, session.begin():
+                parents = {region_parent(e.code) for e in entries} - codes - {None}
+                known_parents = set((await session.scalars(
+                    select(RegionRow.code).where(RegionRow.code.in_(parents))
+                )).all()) if parents else set()
+                known = {r.code: r for r in (await session.scalars(
+                    select(RegionRow).where(RegionRow.code.in_(codes)))).all()}
+                for entry in entries:
+                    parent = region_parent(entry.code)
+                    if parent is not None and parent not in codes and parent not in known_parents:
+                        raise ValidationError(
+                            f"the parent {parent} of {entry.code} is not in the region tree",
+                            code="region_parent_missing", region_code=entry.code, parent=parent,
+                        )
+                    row = known.get(entry.code)
+                    name = entry.name.strip()
+                    if row is None:
+                        level = region_level(entry.code)
+                        assert level is not None
+                        session.add(RegionRow(code=entry.code, name=name,
+                                              name_en=(entry.name_en or "").strip(),
+                                              level=str(level)))
+                        created += 1
+                        continue
+                    name_en = row.name_en if entry.name_en is None else entry.name_en.strip()
+                    if (row.name, row.name_en) != (name, name_en):
+                        row.name, row.name_en = name, name_en
+                        updated += 1
+        return created, updated
+
+    async def import_regions_csv(self, text: str) -> tuple[int, int]:
+        """``import_regions`` from a file in the import format (``invalid_regions_file``)."""
+        parsed = parse_regions_csv(text)
+        if isinstance(parsed, RegionsProblem):
+            raise ValidationError(f"line {parsed.line}: {parsed.reason}",
+                                  code="invalid_regions_file", line=parsed.line)
+        return await self.import_regions(parsed)
+
+    async def get_region(self, code: str) -> RegionDetail | None:
+        """A region with its ancestors (province first) and children (by code)."""
+        if region_level(code) is None:
+            return None
+        chain = region_ancestors(code)
+        with sql_errors("get region"):
+            async with self._sessions() as session:
+                row = await session.get(RegionRow, code)
+                if row is None:
+                    return None
+                ancestors = list((await session.scalars(
+                    select(RegionRow).where(RegionRow.code.in_(chain)).order_by(RegionRow.code)
+                )).all()) if chain else []
+                children = await self._children(session, code)
+        return RegionDetail(row, ancestors, children)
+
+    async def list_regions(
+        self, parent: str | None = None, query: str | None = None
+    ) -> list[RegionRow]:
+        """The children of ``parent`` (None: the provinces), or with ``query``, every region
+        whose name or code contains it; by code."""
+        with sql_errors("list regions"):
+            async with self._sessions() as session:
+                if query is not None:
+                    pattern = _like_pattern(query)
+                    stmt = select(RegionRow).where(or_(
+                        RegionRow.name.like(pattern, escape="\\"),
+                        RegionRow.name_en.ilike(pattern, escape="\\"),
+                        RegionRow.code.like(pattern, escape="\\"),
+                    ))
+                    if parent is not None:
+                        stmt = stmt.where(_within(RegionRow.code, parent))
+                    return list((await session.scalars(stmt.order_by(RegionRow.code))).all())
+                if parent is None:
+                    return list((await session.scalars(
+                        select(RegionRow).where(RegionRow.level == str(RegionLevel.PROVINCE))
+                        .order_by(RegionRow.code))).all())
+                return await self._children(session, parent)
+
+    @staticmethod
+    async def _children(session: AsyncSession, code: str) -> list[RegionRow]:
+        level = region_level(code)
+        if level is None or level is RegionLevel.COUNTY:
+            return []
+        below = RegionLevel.CITY if level is RegionLevel.PROVINCE else RegionLevel.COUNTY
+        stmt = select(RegionRow).where(
+            _within(RegionRow.code, code), RegionRow.level == str(below),
+        )
+        return list((await session.scalars(stmt.order_by(RegionRow.code))).all())
 
     # ------------------------------------------------------------------ users
 
@@ -300,6 +659,11 @@ class Registry:
                 session.add(row)
         return token, row
 
+    async def get_token(self, token_id: str) -> ApiTokenRow | None:
+        with sql_errors("get token"):
+            async with self._sessions() as session:
+                return await session.get(ApiTokenRow, token_id)
+
     async def list_tokens(self, user_id: str) -> list[ApiTokenRow]:
         stmt = (
             select(ApiTokenRow)
@@ -347,6 +711,7 @@ class Registry:
             org_name=org.name,
             org_kind=OrgKind(org.kind),
             roles=user.roles,
+            region_code=org.region_code,
         )
 
     async def revoke_token(self, token_id: str, now_ms: int) -> None:

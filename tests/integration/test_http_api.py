@@ -282,7 +282,7 @@ async def test_me_describes_the_caller(world: World) -> None:
 async def test_only_an_admin_registers_organisations_users_and_tokens(world: World) -> None:
     client, admin = world.client, world.admin
     org_body = {"kind": "supplier", "name": "戊网络科技有限公司", "size_class": "small",
-                "credit_code": "91110108MA01ABCD2X"}
+                "credit_code": "91110108MA01ABCD2H"}
 
     refused = await client.post("/api/organisations", json=org_body,
                                 headers=world.purchaser.headers)
@@ -291,7 +291,7 @@ async def test_only_an_admin_registers_organisations_users_and_tokens(world: Wor
     org = documented(created, "/api/organisations")
     assert created.status_code == 201
     assert (org["kind"], org["size_class"], org["credit_code"]) == (
-        "supplier", "small", "91110108MA01ABCD2X")
+        "supplier", "small", "91110108MA01ABCD2H")
     taken = await client.post("/api/organisations", json=org_body, headers=admin.headers)
     assert (taken.status_code, error_code(taken)) == (409, "credit_code_taken")
 

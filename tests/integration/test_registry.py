@@ -23,9 +23,9 @@ from web.db import load_models
 Sessions = async_sessionmaker[AsyncSession]
 
 NOW = 1_767_225_600_000
-# Valid-looking unified social credit codes (format only).
-CODE_A = "91110108MA01ABCD2X"
-CODE_B = "91310000MA1FL8NH3Q"
+# Unified social credit codes with their GB 32100 check characters (made up, not real firms).
+CODE_A = "91110108MA01ABCD2H"
+CODE_B = "91310000MA1FL8NH38"
 
 
 @pytest.fixture

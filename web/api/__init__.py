@@ -4,15 +4,16 @@
 ``Operation`` records, from which ``web.openapi`` builds the OpenAPI 3.1 document (and serves
 it at ``/openapi.json``, a route of its own, so this registry never imports the document that
 lists it). Modules: ``system`` (health, time, platform key, receipts, me), ``registry``
-(organisations, users, tokens), ``auctions`` (the auction life cycle) and ``openings``
-(sealed-bid openings and CA login, issue #3).
+(organisations, users, tokens, regions), ``catalog`` (the procurement category catalogue),
+``auctions`` (the auction life cycle) and ``openings`` (sealed-bid openings and CA login,
+issue #3).
 """
 
 from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web.api import auctions, openings, registry, system
+from web.api import auctions, catalog, openings, registry, system
 from web.api.common import Operation
 
 __all__ = ["operations", "routes"]
@@ -20,8 +21,8 @@ __all__ = ["operations", "routes"]
 
 def operations() -> list[Operation]:
     """Every HTTP operation of the API, in documentation order (``/openapi.json`` aside)."""
-    return [*system.ops.operations, *registry.ops.operations, *auctions.ops.operations,
-            *openings.ops.operations]
+    return [*system.ops.operations, *registry.ops.operations, *catalog.ops.operations,
+            *auctions.ops.operations, *openings.ops.operations]
 
 
 def routes() -> list[BaseRoute]:

@@ -15,6 +15,7 @@ from bidroom.money import MAX_FEN
 from bidroom.stores.sql import AUCTION_STATUSES
 from market.registry import OrgKind, Role, SizeClass
 from web.api.common import Schema, ref
+from web.api.registry_schemas import REGION_CODE, REGISTRY_COMPONENTS
 
 __all__ = ["COMPONENTS", "nullable"]
 
@@ -160,7 +161,13 @@ ORG_INPUT: Final[Schema] = obj(
         "name": NAME,
         "name_en": {**STRING, "maxLength": 200},
         "size_class": nullable(SIZE_CLASS),
-        "credit_code": nullable({**STRING, "description": "统一社会信用代码, 18 characters"}),
+        "credit_code": nullable({**STRING, "description": "统一社会信用代码, 18 characters "
+                                 "with its GB 32100 check character"}),
+        "region_code": nullable(REGION_CODE),
+        "level": nullable({"type": "string", "enum": ["province", "city", "county"],
+                           "description": "purchasing units only; defaults to the region's"}),
+        "budget_unit_code": nullable({**STRING, "description": "预算单位编码 (purchasers)"}),
+        "persons": {"type": "array", "items": ref("PersonInput"), "maxItems": 50},
     },
     ["kind", "name"],
     closed=True,
@@ -179,7 +186,13 @@ ORG: Final[Schema] = obj(
         **ORG_SUMMARY["properties"],
         "credit_code": nullable(STRING),
         "created_at_ms": MS,
+        "region_code": nullable(STRING),
+        "level": nullable(STRING),
+        "budget_unit_code": nullable(STRING),
     }
+)
+ORG_DETAIL: Final[Schema] = obj(
+    {**ORG["properties"], "persons": {"type": "array", "items": ref("Person")}}
 )
 USER_INPUT: Final[Schema] = obj(
     {
@@ -483,6 +496,7 @@ COMPONENTS: Final[dict[str, Schema]] = {
     "OrganisationInput": ORG_INPUT,
     "Organisation": ORG,
     "OrganisationSummary": ORG_SUMMARY,
+    "OrganisationDetail": ORG_DETAIL,
     "UserInput": USER_INPUT,
     "User": USER,
     "TokenInput": TOKEN_INPUT,
@@ -507,4 +521,5 @@ COMPONENTS: Final[dict[str, Schema]] = {
     "BidRejected": BID_REJECTED,
     "Result": RESULT,
     "AuditList": AUDIT_LIST,
+    **REGISTRY_COMPONENTS,
 }
