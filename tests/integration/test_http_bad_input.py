@@ -163,6 +163,8 @@ async def test_bad_path_and_query_values_are_refused_before_any_store(
     for bad in ("auc_%00", "a" * 65, "auc_%1b"):
         response = await app_client.get(f"/api/auctions/{bad}", headers=purchaser.headers)
         refused(response, 404, "not_found")
+        # the token is still checked first
+        refused(await app_client.get(f"/api/auctions/{bad}"), 401, "missing_token")
 
 
 async def test_a_pem_with_characters_outside_ascii_is_a_bad_certificate(

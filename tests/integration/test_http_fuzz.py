@@ -18,6 +18,7 @@ role, so it runs in the normal suite and in CI on the embedded defaults.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,9 @@ from web.services import Services
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 MIN = 60_000
-EXAMPLES = 12  # per operation and role: 8 roles x 44 operations, about 4,000 requests
+# Per operation and role: 8 roles x 44 operations, about 4,000 requests (~80 s). A deeper run:
+# BIDROOM_FUZZ_EXAMPLES=100 .venv/bin/python -m pytest tests/integration/test_http_fuzz.py
+EXAMPLES = int(os.environ.get("BIDROOM_FUZZ_EXAMPLES", "12"))
 
 # Code points no generator of valid UTF-8 produces, and others that break naive code.
 SURROGATES = ["\ud800", "\udbff", "\udc00", "\udfff"]

@@ -31,7 +31,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bidroom.auction.rules import CommandRefused
-from bidroom.errors import ConflictError, NotFoundError, ValidationError
+from bidroom.errors import BidroomError, ConflictError, NotFoundError, ValidationError
+from web.auth import require_principal
 from web.bidding import reason_message
 
 __all__ = [
@@ -180,28 +181,38 @@ class Operation:
         return {status: tuple(merged[status]) for status in sorted(merged)}
 
     def route(self) -> Route:
-        return Route(self.path, _checked(self.endpoint), methods=[self.method],
-                     name=self.operation_id)
+        return Route(self.path, _checked(self.endpoint, authenticated=not self.public),
+                     methods=[self.method], name=self.operation_id)
 
 
-def _checked(endpoint: Endpoint) -> Endpoint:
-    """The endpoint behind the edge's checks of the URL: a path parameter with a control
-    character or longer than ``MAX_PATH_PARAM`` names nothing (404 ``not_found``); a query
-    value with a control character, or longer than ``MAX_QUERY_VALUE``, is ``invalid_query``.
-    (A URL cannot carry a lone surrogate: the server decodes bad UTF-8 to U+FFFD.)"""
+def _url_problem(request: Request) -> BidroomError | None:
+    """A path parameter with a control character or longer than ``MAX_PATH_PARAM`` names
+    nothing (404 ``not_found``); a query value with a control character, or longer than
+    ``MAX_QUERY_VALUE``, is ``invalid_query``. (A URL cannot carry a lone surrogate: the
+    server decodes bytes that are not UTF-8 to U+FFFD.)"""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and (len(value) > MAX_PATH_PARAM or _BAD_LINE.search(value)):
+            return NotFoundError(f"no such {name}", code="not_found", parameter=name)
+    for name, value in request.query_params.multi_items():
+        if len(value) > MAX_QUERY_VALUE or _BAD_LINE.search(value) or _BAD_LINE.search(name):
+            return ValidationError(
+                f"query parameter {name!r} has a control character or is longer than "
+                f"{MAX_QUERY_VALUE} characters", code="invalid_query",
+                parameter="?" if _BAD_LINE.search(name) else name)
+    return None
+
+
+def _checked(endpoint: Endpoint, *, authenticated: bool) -> Endpoint:
+    """The endpoint behind the edge's checks of the URL (``_url_problem``); on a route that
+    needs a token, the token is still checked first."""
 
     @functools.wraps(endpoint)
     async def checked(request: Request) -> Response:
-        for name, value in request.path_params.items():
-            if (isinstance(value, str)
-                    and (len(value) > MAX_PATH_PARAM or _BAD_LINE.search(value))):
-                raise NotFoundError(f"no such {name}", code="not_found", parameter=name)
-        for name, value in request.query_params.multi_items():
-            if len(value) > MAX_QUERY_VALUE or _BAD_LINE.search(value) or _BAD_LINE.search(name):
-                raise ValidationError(
-                    f"query parameter {name!r} has a control character or is longer than "
-                    f"{MAX_QUERY_VALUE} characters", code="invalid_query",
-                    parameter=name if not _BAD_LINE.search(name) else "?")
+        problem = _url_problem(request)
+        if problem is not None:
+            if authenticated:
+                await require_principal(request)
+            raise problem
         return await endpoint(request)
 
     return checked
