@@ -73,7 +73,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from bidroom.errors import BidroomError, NotFoundError, ValidationError
+from bidroom.errors import BidroomError, ConflictError, NotFoundError, ValidationError
 from bidroom.opening.ca import (
     PlatformCA,
     TrustStore,
@@ -384,7 +384,7 @@ class BackupCeremonies(DuePass):
     async def status(self, opening_id: str) -> dict[str, Any]:
         state = await self.runner.state(opening_id)
         if state.settings.backup is None:
-            raise NotFoundError("this opening has no backup key", code="no_backup")
+            raise ConflictError("this opening has no backup key", code="no_backup")
         return backup_status(state, holder_alive=await self.holder_alive(state))
 
     # ------------------------------------------------------------------ submitting
@@ -611,7 +611,7 @@ class BackupCeremonies(DuePass):
                                key: rsa.RSAPrivateKey) -> None:
         row = await self.runner.store.get(opening_id)
         if row is None or not row.backup_certificate_pem:
-            raise NotFoundError("the opening's backup certificate is missing", code="no_backup")
+            raise ConflictError("the opening's backup certificate is missing", code="no_backup")
         certificate = load_certificate(row.backup_certificate_pem)
         opened: list[str] = []
         failed: list[str] = []

@@ -201,14 +201,21 @@ def _utc(moment: datetime, name: str = "time") -> datetime:
     return moment.astimezone(UTC)
 
 
+def _pem_bytes(data: bytes | str) -> bytes:
+    """The bytes of PEM text (or DER bytes as they are). PEM is ASCII: any other character
+    raises ``UnicodeEncodeError``, a ``ValueError`` the loaders refuse as malformed."""
+    return data.encode("ascii") if isinstance(data, str) else bytes(data)
+
+
 def _bad_certificate(why: str) -> ValidationError:
     return ValidationError(f"not a valid certificate: {why}", code="bad_certificate")
 
 
 def load_certificate(data: bytes | str) -> x509.Certificate:
-    """A certificate from PEM or DER bytes; ``bad_certificate`` if it is neither."""
-    raw = data.encode("ascii") if isinstance(data, str) else bytes(data)
+    """A certificate from PEM or DER bytes; ``bad_certificate`` if it is neither (a PEM
+    string with a character outside ASCII included)."""
     try:
+        raw = _pem_bytes(data)
         if raw.lstrip().startswith(b"-----BEGIN"):
             return x509.load_pem_x509_certificate(raw)
         return x509.load_der_x509_certificate(raw)
@@ -218,8 +225,8 @@ def load_certificate(data: bytes | str) -> x509.Certificate:
 
 def load_private_key(data: bytes | str, password: bytes | None = None) -> PrivateKey:
     """An EC or RSA private key from PEM (PKCS#8 or traditional) or DER PKCS#8."""
-    raw = data.encode("ascii") if isinstance(data, str) else bytes(data)
     try:
+        raw = _pem_bytes(data)
         if raw.lstrip().startswith(b"-----BEGIN"):
             key = serialization.load_pem_private_key(raw, password=password)
         else:
@@ -922,8 +929,8 @@ class TrustStore:
         root's key (``bad_certificate`` otherwise); CRLs of intermediate CAs are checked
         when a chain through that CA is verified."""
         if not isinstance(crl, x509.CertificateRevocationList):
-            raw = crl.encode("ascii") if isinstance(crl, str) else bytes(crl)
             try:
+                raw = _pem_bytes(crl)
                 crl = (
                     x509.load_pem_x509_crl(raw)
                     if raw.lstrip().startswith(b"-----BEGIN")

@@ -12,7 +12,9 @@ connection and read back with redis-py's parser (hiredis), without a ``Pipeline`
 also saves the command stack, the retry and observability wrappers and the per-command
 bookkeeping (docs/benchmarks.md, B1). A connection that fails mid-batch is disconnected and every
 call in the batch fails with the error (callers see ``store_unavailable``; a bid re-sent with the
-same ``bid_id`` is answered once).
+same ``bid_id`` is answered once). Each call is packed on its own before the batch is written: a
+call whose keys or arguments cannot be encoded (a lone surrogate has no UTF-8 form) fails its
+own caller with the encoding error, and the rest of the batch goes out without it.
 
 Redis Cluster clients are not batched here (a pipeline spans slots there): calls go out directly.
 
@@ -62,14 +64,17 @@ class ScriptBatcher:
         self._sending.add(task)  # keep a reference until it is done
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[_Pending]) -> None:
-        results, failure = await self._exchange(batch)
+    async def _send(self, pending: list[_Pending]) -> None:
+        batch, packed = self._pack(pending)
+        if not batch:
+            return
+        results, failure = await self._exchange(batch, packed)
         if isinstance(failure, RedisConnectionError) and not results:
             # The server closed the connection before answering any of the batch (a Redis
             # restart, an idle timeout, CLIENT KILL): once more on a new one. Should the
             # server have run some of it after all, running it again is safe: a bid is
             # answered once by its bid_id, a command is refused as already done.
-            results, failure = await self._exchange(batch)
+            results, failure = await self._exchange(batch, packed)
         for (keys, args, future), result in zip(batch, results, strict=False):
             if isinstance(result, NoScriptError):
                 await self._settle(future, self._direct(keys, args))
@@ -86,7 +91,26 @@ class ScriptBatcher:
             if isinstance(failure, asyncio.CancelledError):
                 raise failure
 
-    async def _exchange(self, batch: list[_Pending]) -> tuple[list[Any], BaseException | None]:
+    def _pack(self, pending: list[_Pending]) -> tuple[list[_Pending], list[bytes]]:
+        """Each call packed on its own: a call that cannot be encoded fails its own caller
+        now and is left out; the calls that can, and their packed commands, in order."""
+        batch: list[_Pending] = []
+        packed: list[bytes] = []
+        sha = self._script.sha
+        for keys, args, future in pending:
+            try:
+                command = hiredis.pack_command(  # (hiredis' type hints declare a 1-tuple)
+                    ("EVALSHA", sha, len(keys), *keys, *args))  # type: ignore[arg-type]
+            except Exception as exc:  # UnicodeEncodeError, TypeError: this caller's input
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            batch.append((keys, args, future))
+            packed.append(command)
+        return batch, packed
+
+    async def _exchange(self, batch: list[_Pending],
+                        packed: list[bytes]) -> tuple[list[Any], BaseException | None]:
         """Write the batch on one pooled connection and read one reply (or error) per call;
         on a failure, the replies read so far and the failure."""
         assert isinstance(self._redis, Redis)
@@ -97,11 +121,7 @@ class ScriptBatcher:
         except BaseException as exc:
             return results, exc
         try:
-            sha = self._script.sha
-            await conn.send_packed_command(b"".join(
-                [hiredis.pack_command(  # (hiredis' type hints declare a 1-tuple)
-                    ("EVALSHA", sha, len(keys), *keys, *args))  # type: ignore[arg-type]
-                 for keys, args, _ in batch]))
+            await conn.send_packed_command(b"".join(packed))
             for _ in batch:
                 try:
                     results.append(await conn.read_response())

@@ -57,6 +57,29 @@ async def test_an_error_reaches_only_its_own_caller(redis_url: str) -> None:
         await client.aclose()
 
 
+async def test_an_argument_that_cannot_be_sent_fails_its_own_caller_alone(redis_url: str) -> None:
+    """One caller's arguments that cannot be encoded for the wire (a lone surrogate has no
+    UTF-8 form) fail that caller before anything is written; the other bids packed into the
+    same batch are sent and answered as if it had not been there."""
+    client = connect_redis(redis_url)
+    assert isinstance(client, Redis)  # (Redis Cluster is not batched: calls go out directly)
+    key = f"{{t:{uuid.uuid4().hex}}}:n"
+    try:
+        batcher = ScriptBatcher(client, client.register_script(COUNTER))
+        calls = [batcher([key], ["1"]), batcher([key], ["\ud800"]), batcher([key], ["1"]),
+                 batcher([key], [b"1"]), batcher([key + "\udfff"], ["1"])]
+        first, bad, second, third, bad_key = await asyncio.gather(*calls,
+                                                                  return_exceptions=True)
+        assert (first, second, third) == (1, 2, 3)
+        assert isinstance(bad, UnicodeEncodeError)
+        assert isinstance(bad_key, UnicodeEncodeError)
+        assert await client.get(key) == b"3"  # nothing of the bad calls reached Redis
+        assert await batcher([key], ["1"]) == 4  # and the batcher goes on as before
+    finally:
+        await client.delete(key)
+        await client.aclose()
+
+
 async def test_after_the_server_dropped_its_connections_the_next_batch_goes_out_on_new_ones(
     redis_url: str,
 ) -> None:

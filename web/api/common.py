@@ -18,7 +18,9 @@ epoch (UTC). Errors are raised as ``bidroom.errors`` types and rendered by ``web
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +31,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bidroom.auction.rules import CommandRefused
-from bidroom.errors import ConflictError, ValidationError
+from bidroom.errors import BidroomError, ConflictError, NotFoundError, ValidationError
+from web.auth import require_principal
 from web.bidding import reason_message
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "refused",
     "reject_unknown",
     "text_field",
+    "text_problem",
 ]
 
 Schema = dict[str, Any]
@@ -73,9 +77,20 @@ AUTH_ERRORS: Final[dict[int, tuple[str, ...]]] = {
     401: ("missing_token", "invalid_token"),
 }
 BODY_ERRORS: Final[dict[int, tuple[str, ...]]] = {
-    422: ("malformed_json", "invalid_body", "body_too_large", "unknown_field"),
+    422: ("malformed_json", "invalid_body", "body_too_large", "invalid_text", "invalid_number",
+          "unknown_field"),
 }
+# A route with path parameters: a value no id can have (a control character, over 64
+# characters) names nothing; a route with a query string: a value with a control character.
+PATH_ERRORS: Final[dict[int, tuple[str, ...]]] = {404: ("not_found",)}
+QUERY_ERRORS: Final[dict[int, tuple[str, ...]]] = {422: ("invalid_query",)}
 STORE_ERRORS: Final[dict[int, tuple[str, ...]]] = {503: ("store_unavailable",)}
+MAX_PATH_PARAM: Final = 64
+MAX_QUERY_OFFSET: Final = 1_000_000_000
+# The integers every JSON implementation carries exactly (I-JSON, RFC 7493): 2^53 - 1. Larger
+# ones are refused at the edge (they overflowed SQLite's 64-bit INTEGER as a 500).
+MAX_JSON_INT: Final = 2**53 - 1
+MAX_QUERY_VALUE: Final = 200
 
 
 def ref(name: str) -> Schema:
@@ -117,7 +132,8 @@ LIMIT_PARAM: Final = QueryParam(
     "page size / 每页条数",
 )
 OFFSET_PARAM: Final = QueryParam(
-    "offset", {"type": "integer", "minimum": 0, "default": 0}, "items to skip / 跳过条数"
+    "offset", {"type": "integer", "minimum": 0, "maximum": MAX_QUERY_OFFSET, "default": 0},
+    "items to skip / 跳过条数",
 )
 
 
@@ -154,6 +170,10 @@ class Operation:
             sources.append(AUTH_ERRORS)
         if self.body is not None:
             sources.append(BODY_ERRORS)
+        if "{" in self.path:
+            sources.append(PATH_ERRORS)
+        if self.query:
+            sources.append(QUERY_ERRORS)
         for source in sources:
             for status, codes in source.items():
                 bucket = merged.setdefault(status, [])
@@ -161,7 +181,41 @@ class Operation:
         return {status: tuple(merged[status]) for status in sorted(merged)}
 
     def route(self) -> Route:
-        return Route(self.path, self.endpoint, methods=[self.method], name=self.operation_id)
+        return Route(self.path, _checked(self.endpoint, authenticated=not self.public),
+                     methods=[self.method], name=self.operation_id)
+
+
+def _url_problem(request: Request) -> BidroomError | None:
+    """A path parameter with a control character or longer than ``MAX_PATH_PARAM`` names
+    nothing (404 ``not_found``); a query value with a control character, or longer than
+    ``MAX_QUERY_VALUE``, is ``invalid_query``. (A URL cannot carry a lone surrogate: the
+    server decodes bytes that are not UTF-8 to U+FFFD.)"""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and (len(value) > MAX_PATH_PARAM or _BAD_LINE.search(value)):
+            return NotFoundError(f"no such {name}", code="not_found", parameter=name)
+    for name, value in request.query_params.multi_items():
+        if len(value) > MAX_QUERY_VALUE or _BAD_LINE.search(value) or _BAD_LINE.search(name):
+            return ValidationError(
+                f"query parameter {name!r} has a control character or is longer than "
+                f"{MAX_QUERY_VALUE} characters", code="invalid_query",
+                parameter="?" if _BAD_LINE.search(name) else name)
+    return None
+
+
+def _checked(endpoint: Endpoint, *, authenticated: bool) -> Endpoint:
+    """The endpoint behind the edge's checks of the URL (``_url_problem``); on a route that
+    needs a token, the token is still checked first."""
+
+    @functools.wraps(endpoint)
+    async def checked(request: Request) -> Response:
+        problem = _url_problem(request)
+        if problem is not None:
+            if authenticated:
+                await require_principal(request)
+            raise problem
+        return await endpoint(request)
+
+    return checked
 
 
 class OperationSet:
@@ -234,12 +288,62 @@ def _too_large() -> ValidationError:
     )
 
 
+# Text the server accepts anywhere in a body: valid Unicode (no lone surrogate U+D800-U+DFFF:
+# JSON's "\ud800" escape decodes to one, and no store can encode it) and no control character
+# (C0, DEL, C1) but TAB, LF and CR. One-line fields (names, titles, labels, ids: text_field)
+# refuse TAB, LF and CR too.
+_BAD_TEXT: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_LINE: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def text_problem(value: str, *, one_line: bool = False) -> str | None:
+    """What is wrong with this text (``"lone_surrogate"``, ``"control_character"``), or None."""
+    found = (_BAD_LINE if one_line else _BAD_TEXT).search(value)
+    if found is None:
+        return None
+    return "lone_surrogate" if "\ud800" <= found.group() <= "\udfff" else "control_character"
+
+
+def _invalid_text(where: str, problem: str) -> ValidationError:
+    what = ("a lone surrogate (not valid Unicode)" if problem == "lone_surrogate"
+            else "a control character")
+    return ValidationError(f"文本含有无效字符 / {where} contains {what}",
+                           code="invalid_text", field=where, problem=problem)
+
+
+def _check_text(data: Any) -> None:
+    """Every string of a parsed body, keys included, is acceptable text (``_BAD_TEXT``) and
+    every integer within ``MAX_JSON_INT`` (``invalid_number``); the walk is iterative, so any
+    depth the JSON parser took is fine."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem is not None:
+                raise _invalid_text(where, problem)
+        elif isinstance(value, int) and not -MAX_JSON_INT <= value <= MAX_JSON_INT:
+            raise ValidationError(
+                f"数值超出范围 / {where} is outside ±(2^53 - 1), the integers JSON carries "
+                "exactly", code="invalid_number", field=where, max=MAX_JSON_INT)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                problem = text_problem(key, one_line=True)
+                if problem is not None:
+                    raise _invalid_text(f"{where}.?" if where else "?", problem)
+                stack.append((item, f"{where}.{key}" if where else key))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+
+
 async def read_json(request: Request, *, optional: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object.
+    """The request body as a JSON object, every string in it acceptable text.
 
     ``malformed_json`` when it does not parse (NaN and Infinity included), ``invalid_body``
     when it is not an object (or is missing and not ``optional``: then ``{}``),
-    ``body_too_large`` above ``MAX_BODY_BYTES``.
+    ``body_too_large`` above ``MAX_BODY_BYTES``, ``invalid_text`` when a string (or a key)
+    anywhere in it has a lone surrogate or a control character other than TAB, LF, CR
+    (``details.field`` names where, ``details.problem`` what).
     """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -261,6 +365,7 @@ async def read_json(request: Request, *, optional: bool = False) -> dict[str, An
         ) from None
     if not isinstance(data, dict):
         raise ValidationError("the request body must be a JSON object", code="invalid_body")
+    _check_text(data)
     return data
 
 
@@ -281,7 +386,8 @@ def text_field(
     max_length: int = 200,
     code: str = "invalid_field",
 ) -> str | None:
-    """A string field, stripped; required ones must not be blank."""
+    """A one-line string field, stripped; required ones must not be blank. A control
+    character (TAB, LF and CR included) or a lone surrogate is ``invalid_text``."""
     value = body.get(name)
     if value is None:
         if required:
@@ -289,6 +395,9 @@ def text_field(
         return None
     if not isinstance(value, str):
         raise ValidationError(f"{name} must be a string", code=code, field=name)
+    problem = text_problem(value, one_line=True)
+    if problem is not None:
+        raise _invalid_text(name, problem)
     value = value.strip()
     if (required and not value) or len(value) > max_length:
         raise ValidationError(
@@ -370,10 +479,10 @@ def _query_int(request: Request, name: str, default: int, low: int, high: int | 
 
 
 def page_of(request: Request) -> Page:
-    """``limit`` (1..500, default 100) and ``offset`` (>= 0) from the query string."""
+    """``limit`` (1..500, default 100) and ``offset`` (0..10^9) from the query string."""
     return Page(
         limit=_query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
-        offset=_query_int(request, "offset", 0, 0, None),
+        offset=_query_int(request, "offset", 0, 0, MAX_QUERY_OFFSET),
     )
 
 

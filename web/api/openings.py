@@ -957,7 +957,7 @@ async def decrypt_bid(request: Request) -> Response:
              closed=True),
     body_example={"reason": "CA 服务中断，供应商无法解密 / the CA service was down"},
     responses={200: Reply("withdrawn", _SIMPLE)},
-    errors={403: ("not_your_opening",), 404: ("opening_not_found",),
+    errors={403: ("not_invited", "not_your_opening"), 404: ("opening_not_found",),
             409: ("decryption_not_open", "opening_failed", "not_a_bidder", "record_revealed",
                   "already_decrypted", "already_withdrawn", "reason_required")},
 )
@@ -993,7 +993,7 @@ async def mark_platform_fault(request: Request) -> Response:
     who=MANAGER,
     responses={200: Reply("the record", obj({"opening_id": ID, "seq": COUNT,
                                              "record": OBJECT, "objection_ends_ms": MS}))},
-    errors={403: ("not_your_opening",), 404: ("opening_not_found",),
+    errors={403: ("not_invited", "not_your_opening"), 404: ("opening_not_found",),
             409: ("decryption_not_open", "opening_failed", "already_revealed",
                   "decryption_in_progress")},
 )
@@ -1047,7 +1047,7 @@ async def raise_objection(request: Request) -> Response:
     body=_TEXT_INPUT,
     body_example={"text": "经核对，交货期符合招标文件要求 / checked: it meets the requirement"},
     responses={200: Reply("answered", _SIMPLE)},
-    errors={403: ("not_your_opening",), 404: ("opening_not_found",),
+    errors={403: ("not_invited", "not_your_opening"), 404: ("opening_not_found",),
             409: ("unknown_objection", "already_answered", "already_confirmed",
                   "text_required")},
 )
@@ -1057,7 +1057,7 @@ async def answer_objection(request: Request) -> Response:
     reject_unknown(body, ("text",))
     text = body.get("text") if isinstance(body.get("text"), str) else ""
     raw_id = request.path_params["objection_id"]
-    objection_id = int(raw_id) if raw_id.isdigit() else -1
+    objection_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() else -1
     decision = _accept(await _run(
         services, opening.row.id,
         lambda s, at: AnswerObjection(objection_id, str(text), principal.user_id, at),
@@ -1079,7 +1079,7 @@ async def answer_objection(request: Request) -> Response:
     who=MANAGER,
     responses={200: Reply("confirmed", obj({"opening_id": ID, "seq": COUNT, "at_ms": MS,
                                             "record_sha256": STRING}))},
-    errors={403: ("not_your_opening",), 404: ("opening_not_found",),
+    errors={403: ("not_invited", "not_your_opening"), 404: ("opening_not_found",),
             409: ("not_revealed", "already_confirmed", "objections_unanswered",
                   "objection_window_open")},
 )
@@ -1129,7 +1129,7 @@ def _official(principal: Principal, opening: _Opening) -> None:
     ),
     who="any party",
     responses={200: Reply("the ceremony's status", _BACKUP_STATUS)},
-    errors={404: ("opening_not_found", "no_backup")},
+    errors={403: ("not_invited",), 404: ("opening_not_found",), 409: ("no_backup",)},
 )
 async def get_backup_status(request: Request) -> Response:
     services, _, opening = await _load(request)
@@ -1152,14 +1152,15 @@ async def get_backup_status(request: Request) -> Response:
         "opening_id": ID, "official_user_id": ID, "encrypted_key_b64": STRING,
         "recipient_serial": STRING, "accepted_from_ms": MS, "k": COUNT, "n": COUNT,
         "status": _BACKUP_STATUS}))},
-    errors={403: ("not_an_official",), 404: ("opening_not_found", "no_backup")},
+    errors={403: ("not_invited", "not_an_official"), 404: ("opening_not_found",),
+            409: ("no_backup",)},
 )
 async def get_backup_share(request: Request) -> Response:
     services, principal, opening = await _load(request)
     row = await services.openings.store.share(opening.row.id, principal.user_id)
     backup = opening.state.settings.backup
     if backup is None:
-        raise NotFoundError("this opening has no backup key", code="no_backup")
+        raise ConflictError("this opening has no backup key", code="no_backup")
     if row is None:
         raise ForbiddenError("you are not an official of this backup key",
                              code="not_an_official")
@@ -1192,7 +1193,7 @@ async def get_backup_share(request: Request) -> Response:
     body=_KEY_INPUT,
     body_example={"content_key_b64": "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="},
     responses={200: Reply("accepted", obj({"opening_id": ID, **_BACKUP_STATUS["properties"]}))},
-    errors={403: ("not_an_official",), 404: ("opening_not_found",),
+    errors={403: ("not_invited", "not_an_official"), 404: ("opening_not_found",),
             409: ("no_backup", "window_open", "record_revealed", "already_rebuilt",
                   "rebuild_in_progress", "share_already_submitted", "opening_failed",
                   "ceremony_changed", "ceremony_restarted"),

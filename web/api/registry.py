@@ -199,9 +199,9 @@ async def create_organisation(request: Request) -> Response:
         raise ValidationError("kind is required", code="missing_field", field="kind")
     if "name" not in body:
         raise ValidationError("name is required", code="missing_field", field="name")
-    name_en = body.get("name_en", "")
-    if name_en is None:
-        name_en = ""
+    name = text_field(body, "name", required=True, code="invalid_name")
+    name_en = text_field(body, "name_en", required=False, code="invalid_name") or ""
+    assert name is not None
     region_code = body.get("region_code")
     if region_code is not None and (not isinstance(region_code, str)
                                     or region_level(region_code) is None):
@@ -213,7 +213,7 @@ async def create_organisation(request: Request) -> Response:
             "region only", code="region_out_of_scope", region_code=region_code)
     services = services_of(request)
     org = await services.registry.create_organisation(
-        body["name"],
+        name,
         body["kind"],
         name_en=name_en,
         size_class=body.get("size_class"),
@@ -346,13 +346,15 @@ async def create_user(request: Request) -> Response:
     await _org_in_scope(request, principal, org_id)
     if "name" not in body:
         raise ValidationError("name is required", code="missing_field", field="name")
+    name = text_field(body, "name", required=True, code="invalid_name")
+    assert name is not None
     roles = body.get("roles")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise ValidationError("roles must be a list of role names", code="invalid_role",
                               field="roles")
     services = services_of(request)
     user = await services.registry.create_user(
-        org_id, body["name"], roles, await services.clock.now_ms()
+        org_id, name, roles, await services.clock.now_ms()
     )
     return json_response(user_view(user), 201)
 
@@ -404,9 +406,7 @@ async def issue_token(request: Request) -> Response:
     await _user_in_scope(request, principal, user_id)
     body = await read_json(request, optional=True)
     reject_unknown(body, ("label", "expires_at_ms"))
-    label = body.get("label", "")
-    if label is None:
-        label = ""
+    label = text_field(body, "label", required=False, code="invalid_label") or ""
     expires = optional_int(body, "expires_at_ms")
     services = services_of(request)
     token, row = await services.registry.issue_token(
