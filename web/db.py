@@ -47,6 +47,8 @@ MODEL_MODULES: Final = (
     "market.registry.models",
     "market.catalog.models",
     "bidroom.opening.store",
+    "market.calendar.store",
+    "market.events.outbox",
 )
 
 _ATTEMPTS: Final = 3
