@@ -49,6 +49,7 @@ MODEL_MODULES: Final = (
     "bidroom.opening.store",
     "market.calendar.store",
     "market.events.outbox",
+    "market.projects.store",
 )
 
 _ATTEMPTS: Final = 3

@@ -61,6 +61,35 @@ def test_the_pure_rules_do_no_io_and_read_no_clock(module: str, banned: set[str]
     assert imported_roots(ROOT / module) & banned == set()
 
 
+# The market's rules take dates as values (so they import datetime) but never read the clock.
+MARKET_RULES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "market").rglob("rules.py"))
+CLOCK_READS = {"now", "today", "utcnow", "time", "monotonic", "perf_counter", "fromtimestamp"}
+
+
+def clock_reads(path: Path) -> list[str]:
+    """Calls such as ``datetime.now()`` / ``date.today()`` / ``time.time()`` in a module
+    (``fromtimestamp`` is a conversion, allowed: it is given the instant)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in CLOCK_READS - {"fromtimestamp"}):
+            found.append(f"{path.name}:{node.lineno} {ast.unparse(node.func)}")
+    return found
+
+
+@pytest.mark.parametrize("module", MARKET_RULES)
+def test_the_markets_rules_read_no_clock(module: str) -> None:
+    assert MARKET_RULES, "no market rules found"
+    assert clock_reads(ROOT / module) == []
+
+
+def test_the_clock_read_check_finds_a_clock_read(tmp_path: Path) -> None:
+    sample = tmp_path / "rules.py"
+    sample.write_text("from datetime import date\n\ndef f():\n    return date.today()\n",
+                      encoding="utf-8")
+    assert clock_reads(sample) == ["rules.py:4 date.today"]
+
+
 def test_the_load_tests_only_talk_to_the_server_over_the_network() -> None:
     for path in (ROOT / "loadtest").rglob("*.py"):
         assert not imported_roots(path) & {"bidroom", "market", "web"}, path

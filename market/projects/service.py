@@ -1,0 +1,309 @@
+"""The project use cases: create a project with its lots, and run each lot through its life
+cycle (``market.projects.rules``), one SQL transaction per command. A command the rules refuse
+writes nothing and raises the refusal (its code, article and details) as a ``bidroom.errors``
+type; an accepted one writes the lot, its announcements and its domain events (the outbox,
+``market.events``) in the same transaction.
+
+Events (``kind``, aggregate ``lot:<id>``): ``project.created`` (aggregate ``project:<id>``),
+``project.lot_published``, ``project.lot_corrected``, ``project.bidding_closed``,
+``project.lot_opened``, ``project.lot_qualified``, ``project.evaluation_started``,
+``project.lot_failed``, ``project.lot_terminated``, ``project.lot_retendered``.
+
+Must not import: web.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from bidroom.errors import (
+    BidroomError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    ValidationError,
+)
+from bidroom.stores.sql import sql_errors
+from market.calendar.rules import StatutoryDate
+from market.calendar.service import CalendarService
+from market.events.outbox import emit
+from market.projects.rules import (
+    BiddingClosed,
+    BidMode,
+    Command,
+    EvaluationMethod,
+    EvaluationStarted,
+    Event,
+    LotCorrected,
+    LotFailed,
+    LotOpened,
+    LotPublished,
+    LotQualified,
+    LotRetendered,
+    LotState,
+    LotTerminated,
+    Method,
+    Refused,
+    RegionRules,
+    check_lot_terms,
+    decide,
+)
+from market.projects.store import AnnouncementRow, LotRow, ProjectRow, lot_state, store_lot_state
+from market.registry import Principal, Role
+
+__all__ = ["LotDraft", "ProjectService", "date_view", "event_kind"]
+
+_MAX_LOTS: Final = 50
+_REGION: Final = re.compile(r"[1-8]\d{5}")
+_CATEGORY: Final = re.compile(r"[ABC]\d{0,10}")
+_CONFLICTS: Final = frozenset({"wrong_status", "deadline_not_reached", "concurrent_change"})
+_MAX_FEN: Final = 10**15  # 10 trillion yuan: larger is a typing error, and JSON-safe
+
+
+@dataclass(frozen=True, slots=True)
+class LotDraft:
+    title: str
+    category_code: str
+    budget_fen: int
+    ceiling_fen: int
+    bond_fen: int = 0
+    bid_mode: BidMode = BidMode.SEALED
+    evaluation: EvaluationMethod = EvaluationMethod.COMPREHENSIVE
+
+
+_KINDS: Final[Mapping[type, str]] = {
+    LotPublished: "project.lot_published", LotCorrected: "project.lot_corrected",
+    BiddingClosed: "project.bidding_closed", LotOpened: "project.lot_opened",
+    LotQualified: "project.lot_qualified", EvaluationStarted: "project.evaluation_started",
+    LotFailed: "project.lot_failed", LotTerminated: "project.lot_terminated",
+    LotRetendered: "project.lot_retendered",
+}
+
+
+def event_kind(event: Event) -> str:
+    return _KINDS[type(event)]
+
+
+def date_view(d: StatutoryDate) -> dict[str, Any]:
+    """A statutory date as the API and the pages show it: the day, the rule and its article."""
+    period = d.period
+    return {
+        "day": d.day.isoformat(),
+        "period": period.code if period else None,
+        "article": period.article if period else None,
+        "rule_zh": period.zh if period else None,
+        "rule_en": period.en if period else None,
+        "from": d.start.isoformat(),
+        "provisional": d.provisional,
+        "warning": d.warning,
+    }
+
+
+def _payload(event: Event) -> dict[str, Any]:
+    match event:
+        case LotPublished():
+            return {"deadline_ms": event.deadline_ms, "bid_mode": str(event.bid_mode),
+                    "dates": [date_view(d) for d in event.dates]}
+        case LotCorrected():
+            return {"deadline_ms": event.deadline_ms, "deadline_moved": event.deadline_moved,
+                    "rule": date_view(event.rule) if event.rule else None}
+        case BiddingClosed() | LotOpened():
+            return {"bidders": list(event.bidders)}
+        case LotQualified():
+            return {"qualified": list(event.qualified)}
+        case LotFailed():
+            return {"reason": event.reason, "article": event.article}
+        case LotTerminated():
+            return {"reason": event.reason}
+        case LotRetendered():
+            return {"method": str(event.method), "round": event.round}
+    return {}
+
+
+def _refusal_error(refusal: Refused) -> BidroomError:
+    kind = ConflictError if refusal.reason in _CONFLICTS else ValidationError
+    return kind(refusal.message, code=refusal.reason, article=refusal.article,
+                **dict(refusal.details))
+
+
+def _text(value: str, field: str, *, required: bool = True, limit: int = 200) -> str:
+    text = value.strip()
+    if (required and not text) or len(text) > limit:
+        raise ValidationError(f"{field}: 1–{limit} 个字符 / 1 to {limit} characters",
+                              code="invalid_field", field=field)
+    return text
+
+
+def _fen(value: int, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_FEN:
+        raise ValidationError(f"{field}: 以分为单位的整数 / a whole number of fen",
+                              code="invalid_field", field=field)
+    return value
+
+
+class ProjectService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], calendar: CalendarService, *,
+                 now_ms: Callable[[], Awaitable[int]],
+                 rules: RegionRules | None = None) -> None:
+        self._sessions = sessions
+        self.calendar = calendar
+        self._now_ms = now_ms
+        self.rules = rules if rules is not None else RegionRules()
+
+    # ------------------------------------------------------------------ authorisation
+
+    @staticmethod
+    def may_manage(principal: Principal, project: ProjectRow) -> bool:
+        """The purchaser's and the agency's staff run a project (admins may too)."""
+        if Role.ADMIN in principal.roles:
+            return True
+        return ((principal.org_id == project.purchaser_org_id and Role.PURCHASER in principal.roles)
+                or (project.agency_org_id is not None and principal.org_id == project.agency_org_id
+                    and Role.AGENCY in principal.roles))
+
+    # ------------------------------------------------------------------ use cases
+
+    async def create_project(self, principal: Principal, *, title: str, method: Method,
+                             region_code: str, lots: Sequence[LotDraft], title_en: str = "",
+                             agency_org_id: str | None = None) -> tuple[ProjectRow, list[LotRow]]:
+        if Role.PURCHASER not in principal.roles and Role.AGENCY not in principal.roles:
+            raise ForbiddenError("只有采购人或代理机构可以建项目 / only a purchaser or an agency "
+                                 "creates a project", code="role_required")
+        if not _REGION.fullmatch(region_code):
+            raise ValidationError("行政区划代码为6位数字 / a region code is six digits",
+                                  code="invalid_region", field="region_code")
+        if not 1 <= len(lots) <= _MAX_LOTS:
+            raise ValidationError(f"一个项目有 1–{_MAX_LOTS} 个包 / a project has 1 to "
+                                  f"{_MAX_LOTS} lots", code="invalid_field", field="lots")
+        for i, lot in enumerate(lots):
+            if not _CATEGORY.fullmatch(lot.category_code):
+                raise ValidationError("品目编码以 A/B/C 开头 / a category code starts with A, B "
+                                      "or C", code="invalid_category", field=f"lots[{i}]")
+            refusal = check_lot_terms(_fen(lot.budget_fen, "budget_fen"),
+                                      _fen(lot.ceiling_fen, "ceiling_fen"),
+                                      _fen(lot.bond_fen, "bond_fen"))
+            if refusal is not None:
+                raise _refusal_error(refusal)
+        purchaser = principal.org_id if Role.PURCHASER in principal.roles else None
+        if purchaser is None:  # an agency creates it for a purchaser it names later: not here
+            raise ForbiddenError("代理机构须由采购人委托建项 / an agency acts on a purchaser's "
+                                 "project", code="role_required")
+        now = await self._now_ms()
+        project = ProjectRow(
+            id=f"P{uuid.uuid4().hex[:15]}", title=_text(title, "title"),
+            title_en=_text(title_en, "title_en", required=False), method=str(method),
+            region_code=region_code, purchaser_org_id=purchaser, agency_org_id=agency_org_id,
+            budget_fen=sum(lot.budget_fen for lot in lots), created_by=principal.user_id,
+            created_at_ms=now)
+        rows = [LotRow(id=f"{project.id}-{i + 1}", project_id=project.id, number=i + 1,
+                       title=_text(lot.title, f"lots[{i}].title"),
+                       category_code=lot.category_code, method=str(method),
+                       budget_fen=lot.budget_fen, ceiling_fen=lot.ceiling_fen,
+                       bond_fen=lot.bond_fen, bid_mode=str(lot.bid_mode),
+                       evaluation=str(lot.evaluation), status="draft", bidders=[],
+                       qualified=[], rounds=1, ended_reason="")
+                for i, lot in enumerate(lots)]
+        with sql_errors("create a project"):
+            async with self._sessions.begin() as session:
+                session.add(project)
+                await session.flush()
+                session.add_all(rows)
+                emit(session, "project.created", f"project:{project.id}",
+                     {"title": project.title, "method": project.method,
+                      "region_code": region_code, "lots": [r.id for r in rows],
+                      "budget_fen": project.budget_fen}, at_ms=now)
+        return project, rows
+
+    async def project(self, project_id: str) -> tuple[ProjectRow, list[LotRow]]:
+        with sql_errors("read a project"):
+            async with self._sessions() as session:
+                project = await session.get(ProjectRow, project_id)
+                if project is None:
+                    raise NotFoundError("没有这个项目 / no such project", code="project_not_found")
+                lots = (await session.scalars(select(LotRow).where(
+                    LotRow.project_id == project_id).order_by(LotRow.number))).all()
+        return project, list(lots)
+
+    async def list_projects(self, *, region_prefix: str = "", limit: int = 100,
+                            offset: int = 0) -> tuple[list[ProjectRow], int]:
+        with sql_errors("list projects"):
+            async with self._sessions() as session:
+                where = ProjectRow.region_code.startswith(region_prefix)
+                total = await session.scalar(select(func.count()).select_from(ProjectRow)
+                                             .where(where))
+                rows = (await session.scalars(select(ProjectRow).where(where)
+                                              .order_by(ProjectRow.created_at_ms.desc())
+                                              .limit(limit).offset(offset))).all()
+        return list(rows), int(total or 0)
+
+    async def announcements(self, project_id: str) -> list[AnnouncementRow]:
+        with sql_errors("read announcements"):
+            async with self._sessions() as session:
+                return list((await session.scalars(
+                    select(AnnouncementRow).where(AnnouncementRow.project_id == project_id)
+                    .order_by(AnnouncementRow.id))).all())
+
+    async def run(self, principal: Principal | None, lot_id: str,
+                  build: Callable[[LotState, int], Command]) -> tuple[LotState, list[Event]]:
+        """Decide one command on a lot (``principal`` None: the platform itself, e.g. a
+        consumer of the opening's events) and write its effects in one transaction."""
+        calendar = await self.calendar.data()
+        try:
+            with sql_errors("change a lot"):
+                async with self._sessions.begin() as session:
+                    lot = await session.get(LotRow, lot_id)
+                    if lot is None:
+                        raise NotFoundError("没有这个包 / no such lot", code="lot_not_found")
+                    project = await session.get(ProjectRow, lot.project_id)
+                    assert project is not None
+                    if principal is not None and not self.may_manage(principal, project):
+                        raise ForbiddenError("不是本项目的采购人或代理机构 / not this project's "
+                                             "purchaser or agency", code="not_your_project")
+                    now = await self._now_ms()
+                    state = lot_state(lot)
+                    new, events = decide(state, build(state, now), calendar=calendar,
+                                         rules=self.rules)
+                    refusal = next((e for e in events if isinstance(e, Refused)), None)
+                    if refusal is not None:
+                        raise _refusal_error(refusal)
+                    store_lot_state(lot, new)
+                    for event in events:
+                        emit(session, event_kind(event), f"lot:{lot.id}",
+                             {"project_id": project.id, **_payload(event)}, at_ms=now)
+                        self._announce(session, project, lot, event, now)
+        except StaleDataError as exc:
+            raise ConflictError("此包刚被他人修改，请重试 / the lot changed meanwhile: try "
+                                "again", code="concurrent_change") from exc
+        return new, list(events)
+
+    @staticmethod
+    def _announce(session: AsyncSession, project: ProjectRow, lot: LotRow, event: Event,
+                  now: int) -> None:
+        """The announcements the law requires for an event (GPL 11; O87 16, 27, 69)."""
+        match event:
+            case LotPublished():
+                kind, body = "procurement", f"{project.title} {lot.title}：采购公告"
+                dates = [date_view(d) for d in event.dates]
+            case LotCorrected():
+                kind, body = "correction", f"{project.title} {lot.title}：更正公告"
+                dates = [date_view(event.rule)] if event.rule else []
+            case LotFailed():
+                kind, body = "failure", f"{project.title} {lot.title}：废标公告（{event.article}）"
+                dates = []
+            case LotTerminated():
+                kind, body = "termination", f"{project.title} {lot.title}：终止公告 {event.reason}"
+                dates = []
+            case _:
+                return
+        session.add(AnnouncementRow(
+            project_id=project.id, lot_id=lot.id, kind=kind, title=f"{project.title} {lot.title}",
+            body=body, region_code=project.region_code, method=lot.method,
+            category_code=lot.category_code, dates=dates, published_at_ms=now))
