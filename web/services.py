@@ -27,6 +27,9 @@ from bidroom.receipts import PlatformKey
 from bidroom.rooms.hub import RoomHub
 from bidroom.stores.redis import RedisClient, connect_redis, redis_time_ms
 from bidroom.stores.sql import AuctionRepository, make_engine, make_session_factory
+from market.calendar import CalendarService, CalendarStore
+from market.events import Relay
+from market.projects.service import ProjectService
 from market.registry import Registry
 from web.db import upgrade_database
 
@@ -99,6 +102,9 @@ class Services:
     openings: OpeningRunner
     hall: OpeningHall
     backup: BackupCeremonies  # the backup key's ceremonies (bidroom.opening.backup)
+    calendar: CalendarService
+    projects: ProjectService
+    relay: Relay
 
     async def result_with_names(self, result: dict[str, Any]) -> dict[str, Any]:
         """Identities are revealed with the result: add each organisation's names."""
@@ -106,8 +112,8 @@ class Services:
 
     async def aclose(self) -> None:
         """Stop everything; a step that hangs (a dead connection) is abandoned after 5 s."""
-        steps = (self.closer.stop, self.hub.stop, self.backup.stop, self.openings.stop,
-                 self.hall.stop,
+        steps = (self.relay.stop, self.closer.stop, self.hub.stop, self.backup.stop,
+                 self.openings.stop, self.hall.stop,
                  self.engine.dispose, self.redis.aclose)
         for step in steps:
             try:  # asyncio.timeout: unlike 3.11's wait_for it never loses a cancellation
@@ -183,11 +189,16 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     closer = AuctionCloser(executor, auctions, now_ms=clock.now_ms,
                            poll_ms=100 if settings.test_clock else 1_000)
     openings, hall, backup = await build_openings(settings, redis, sessions, registry, clock)
+    calendar = CalendarService(CalendarStore(sessions))
+    projects = ProjectService(sessions, calendar, now_ms=clock.now_ms)
+    relay = Relay(sessions, redis, now_ms=clock.now_ms)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
-                        closer, platform_key, clock, openings, hall, backup)
+                        closer, platform_key, clock, openings, hall, backup, calendar, projects,
+                        relay)
     await hub.start()
     closer.start()
     await hall.start()
     openings.start()
     await backup.start_all()
+    relay.start()
     return services

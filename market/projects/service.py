@@ -32,8 +32,8 @@ from bidroom.errors import (
     ValidationError,
 )
 from bidroom.stores.sql import sql_errors
-from market.calendar.rules import StatutoryDate
 from market.calendar.service import CalendarService
+from market.calendar.views import date_view
 from market.events.outbox import emit
 from market.projects.rules import (
     BiddingClosed,
@@ -59,7 +59,7 @@ from market.projects.rules import (
 from market.projects.store import AnnouncementRow, LotRow, ProjectRow, lot_state, store_lot_state
 from market.registry import Principal, Role
 
-__all__ = ["LotDraft", "ProjectService", "date_view", "event_kind"]
+__all__ = ["LotDraft", "ProjectService", "event_kind"]
 
 _MAX_LOTS: Final = 50
 _REGION: Final = re.compile(r"[1-8]\d{5}")
@@ -90,21 +90,6 @@ _KINDS: Final[Mapping[type, str]] = {
 
 def event_kind(event: Event) -> str:
     return _KINDS[type(event)]
-
-
-def date_view(d: StatutoryDate) -> dict[str, Any]:
-    """A statutory date as the API and the pages show it: the day, the rule and its article."""
-    period = d.period
-    return {
-        "day": d.day.isoformat(),
-        "period": period.code if period else None,
-        "article": period.article if period else None,
-        "rule_zh": period.zh if period else None,
-        "rule_en": period.en if period else None,
-        "from": d.start.isoformat(),
-        "provisional": d.provisional,
-        "warning": d.warning,
-    }
 
 
 def _payload(event: Event) -> dict[str, Any]:
@@ -243,6 +228,20 @@ class ProjectService:
                                               .order_by(ProjectRow.created_at_ms.desc())
                                               .limit(limit).offset(offset))).all()
         return list(rows), int(total or 0)
+
+    async def lot(self, lot_id: str) -> LotRow:
+        with sql_errors("read a lot"):
+            async with self._sessions() as session:
+                row = await session.get(LotRow, lot_id)
+        if row is None:
+            raise NotFoundError("没有这个包 / no such lot", code="lot_not_found")
+        return row
+
+    async def project_budget(self, lot_id: str) -> int:
+        """The whole project's budget (GPL 27's threshold is the project's, not a lot's)."""
+        lot = await self.lot(lot_id)
+        project, _ = await self.project(lot.project_id)
+        return project.budget_fen
 
     async def announcements(self, project_id: str) -> list[AnnouncementRow]:
         with sql_errors("read announcements"):
