@@ -335,7 +335,7 @@ def _method_refusal(method: Method, project_budget_fen: int, rules: RegionRules,
     # another method needs the supervising department's approval before the purchase starts.
     if (method is not Method.OPEN_TENDER and project_budget_fen >= rules.open_tender_threshold_fen
             and not approval.strip()):
-        return Refused("method_not_allowed", "GPL 27",
+        return Refused("method_needs_approval", "GPL 27",
                        "达到公开招标数额标准的项目，采用其他方式须事先经监督管理部门批准 / a "
                        "project at or above the open-tender threshold needs the supervising "
                        "department's approval for another method",

@@ -142,7 +142,8 @@ class Lab:
 
 
 _PATH_IDS = {"auction_id": "auctions", "opening_id": "openings", "user_id": "users",
-             "token_id": "tokens", "supplier_id": "suppliers", "objection_id": "objections"}
+             "token_id": "tokens", "supplier_id": "suppliers", "objection_id": "objections",
+             "project_id": "projects", "lot_id": "lots", "day": "days", "year": "years"}
 _LAB: list[Lab] = []
 
 
@@ -206,6 +207,12 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
             "invited_supplier_ids": ids["suppliers"],
             "settings": {"deadline_ms": T0 + 30 * MIN}})
         assert plain.status_code == 201, plain.text
+        project = await http.post("/api/projects", headers={
+            "Authorization": f"Bearer {parties['purchaser'].token}"}, json={
+            "title": "某市第一中学计算机采购", "method": "open_tender", "region_code": "440100",
+            "lots": [{"title": "台式计算机", "category_code": "A02010105",
+                      "budget_fen": 100_000_000, "ceiling_fen": 95_000_000}]})
+        assert project.status_code == 201, project.text
     tokens = await services.registry.list_tokens(parties["supplier"].user_id)
     ids.update({
         "auctions": [auction.json()["id"]],
@@ -213,6 +220,10 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
         "users": [p.user_id for p in parties.values()],
         "tokens": [t.id for t in tokens],
         "objections": ["1", "0"],
+        "projects": [project.json()["id"]],
+        "lots": [lot["id"] for lot in project.json()["lots"]],
+        "days": ["2026-10-01", "2027-01-01"],
+        "years": ["2026", "2027"],
     })
     return parties, ids
 

@@ -83,7 +83,7 @@ def test_another_method_at_the_open_tender_threshold_needs_approval() -> None:
     cmd = Publish(at(date(2026, 11, 2)), at(date(2026, 11, 2)), at(date(2026, 11, 4)),
                   at(date(2026, 11, 9)), 4_000_000 * YUAN)
     _, events = decide(state, cmd, calendar=CAL, rules=rules)
-    assert isinstance(events[0], Refused) and events[0].reason == "method_not_allowed"
+    assert isinstance(events[0], Refused) and events[0].reason == "method_needs_approval"
     assert events[0].article == "GPL 27"
     approved, events = decide(state, replace(cmd, approval="某财采〔2026〕12号"), calendar=CAL,
                               rules=rules)

@@ -78,7 +78,7 @@ _PROJECT = obj({
     "created_at_ms": MS, "lots": {"type": "array", "items": _LOT},
     "announcements": {"type": "array", "items": _ANNOUNCEMENT},
 })
-_RULE_ERRORS: Final = ("deadline_too_early", "documents_period_too_short", "method_not_allowed",
+_RULE_ERRORS: Final = ("deadline_too_early", "documents_period_too_short", "method_needs_approval",
                        "ceiling_above_budget", "bond_too_high", "invalid_dates", "invalid_field",
                        "missing_field", "reason_required", "qualification_incomplete")
 _LOT_ERRORS: Final = {403: ("not_your_project",), 404: ("lot_not_found",),

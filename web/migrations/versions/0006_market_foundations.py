@@ -64,7 +64,8 @@ def upgrade() -> None:
         sa.Column("event_id", ID, nullable=False),
         sa.Column("handled_at_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_handled_events")),
-        sa.UniqueConstraint("consumer_group", "event_id", name=op.f("uq_handled_events_consumer_group")),
+        sa.UniqueConstraint("consumer_group", "event_id",
+                            name=op.f("uq_handled_events_consumer_group")),
     )
 
 
