@@ -11,12 +11,12 @@ Must not import: web.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
+
+from market.codelist import ListProblem, parse_code_list
 
 __all__ = [
     "MAX_NAME",
@@ -99,31 +99,9 @@ def parse_catalog_csv(text: str) -> list[Category] | CatalogProblem:
     ``name_en``, in any order; one category per row. A code appears once; every code's parent
     must appear in the same file (or already be in the catalogue — the service checks that).
     """
-    lines = text.removeprefix("\ufeff").splitlines()
-    skipped = 0
-    while skipped < len(lines) and (lines[skipped].startswith("#") or not lines[skipped].strip()):
-        skipped += 1
-    reader = csv.DictReader(io.StringIO("\n".join(lines[skipped:])))
-    fields = [f.strip() for f in (reader.fieldnames or [])]
-    if "code" not in fields or "name" not in fields:
-        return CatalogProblem(skipped + 1, "the header must name the columns code and name")
-    reader.fieldnames = fields
-    found: list[Category] = []
-    seen: set[str] = set()
-    for number, row in enumerate(reader, start=skipped + 2):
-        code = (row.get("code") or "").strip().upper()
-        name = (row.get("name") or "").strip()
-        name_en = (row.get("name_en") or "").strip() if "name_en" in fields else None
-        if not code and not name:
-            continue
-        if not valid_category_code(code):
-            return CatalogProblem(number, f"{code!r} is not a category code such as A02010104")
-        if not name or len(name) > MAX_NAME or len(name_en or "") > MAX_NAME:
-            return CatalogProblem(number, f"the name must be 1 to {MAX_NAME} characters")
-        if code in seen:
-            return CatalogProblem(number, f"{code} appears twice")
-        seen.add(code)
-        found.append(Category(code, name, name_en))
-    if not found:
-        return CatalogProblem(skipped + 1, "the file lists no categories")
-    return found
+    rows = parse_code_list(text, valid=valid_category_code,
+                           example="a category code such as A02010104", max_name=MAX_NAME,
+                           entries="categories", upper=True)
+    if isinstance(rows, ListProblem):
+        return CatalogProblem(rows.line, rows.reason)
+    return [Category(r.code, r.name, r.name_en) for r in rows]

@@ -21,14 +21,14 @@ Must not import: web.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
+
+from market.codelist import ListProblem, parse_code_list
 
 __all__ = [
     "CREDIT_ALPHABET",
@@ -230,34 +230,12 @@ def parse_regions_csv(text: str) -> list[RegionEntry] | RegionsProblem:
     (docs/registry.md): UTF-8 CSV, ``#`` comment lines before the header, columns ``code``,
     ``name`` and optionally ``name_en`` (without it, known English names are kept); each code
     six digits and well formed."""
-    lines = text.removeprefix("\ufeff").splitlines()
-    skipped = 0
-    while skipped < len(lines) and (lines[skipped].startswith("#") or not lines[skipped].strip()):
-        skipped += 1
-    reader = csv.DictReader(io.StringIO("\n".join(lines[skipped:])))
-    fields = [f.strip() for f in (reader.fieldnames or [])]
-    if "code" not in fields or "name" not in fields:
-        return RegionsProblem(skipped + 1, "the header must name the columns code and name")
-    reader.fieldnames = fields
-    found: list[RegionEntry] = []
-    seen: set[str] = set()
-    for number, row in enumerate(reader, start=skipped + 2):
-        code = (row.get("code") or "").strip()
-        name = (row.get("name") or "").strip()
-        name_en = (row.get("name_en") or "").strip() if "name_en" in fields else None
-        if not code and not name:
-            continue
-        if region_level(code) is None:
-            return RegionsProblem(number, f"{code!r} is not a six-digit 行政区划 code")
-        if not name or len(name) > _MAX_REGION_NAME or len(name_en or "") > _MAX_REGION_NAME:
-            return RegionsProblem(number, f"the name must be 1 to {_MAX_REGION_NAME} characters")
-        if code in seen:
-            return RegionsProblem(number, f"{code} appears twice")
-        seen.add(code)
-        found.append(RegionEntry(code, name, name_en))
-    if not found:
-        return RegionsProblem(skipped + 1, "the file lists no regions")
-    return found
+    rows = parse_code_list(text, valid=lambda code: region_level(code) is not None,
+                           example="a six-digit 行政区划 code", max_name=_MAX_REGION_NAME,
+                           entries="regions")
+    if isinstance(rows, ListProblem):
+        return RegionsProblem(rows.line, rows.reason)
+    return [RegionEntry(r.code, r.name, r.name_en) for r in rows]
 
 
 def region_bounds(scope: str) -> tuple[str, str]:
