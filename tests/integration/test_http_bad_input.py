@@ -214,3 +214,9 @@ async def test_no_backup_is_409_as_documented(
     share = await app_client.get(f"/api/openings/{opening_id}/backup/share",
                                  headers=agency.headers)
     refused(share, 409, "no_backup")
+    submitted = await app_client.post(f"/api/openings/{opening_id}/backup/shares",
+                                      headers=agency.headers,
+                                      json={"content_key_b64": "A" * 43 + "="})
+    refused(submitted, 409, "no_backup")  # not "not_an_official": nobody is one here
+    status = await app_client.get(f"/api/openings/{opening_id}/backup", headers=agency.headers)
+    refused(status, 409, "no_backup")

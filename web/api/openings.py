@@ -1202,6 +1202,8 @@ async def get_backup_share(request: Request) -> Response:
 async def submit_backup_share(request: Request) -> Response:
     services, principal, opening = await _load(request)
     key = _content_key(await read_json(request))
+    if opening.state.settings.backup is None:  # before "not an official": nobody is one here
+        raise ConflictError("this opening has no backup key", code="no_backup")
     _official(principal, opening)
     outcome = await services.backup.submit(opening.row.id, principal.user_id, key)
     await services.hall.refresh(opening.row.id)
