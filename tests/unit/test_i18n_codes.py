@@ -8,10 +8,9 @@ own tables; ``OPENING_PATHS`` leaves them out of this walk."""
 
 from __future__ import annotations
 
-import os
-
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
