@@ -133,7 +133,11 @@ class FeedService:
 
     async def _lot_published(self, session: AsyncSession, event: DomainEvent) -> None:
         lot_id = _lot_of(event)
-        project, lots = await self.projects.project(str(event.payload["project_id"]))
+        try:
+            project, lots = await self.projects.project(str(event.payload["project_id"]))
+        except NotFoundError:  # not a project of this database: nothing to feed
+            log.warning("lot %s published, but its project is unknown here", lot_id)
+            return
         lot = next((row for row in lots if row.id == lot_id), None)
         if lot is None:
             raise NotFoundError(f"lot {lot_id} not found", code="lot_not_found")

@@ -416,3 +416,62 @@ async def test_an_auction_with_two_bidders_fails_the_lot(world: World) -> None:
     lot = await world.projects.lot(lot_id)
     assert lot.status == LotStatus.FAILED.value
     assert lot.ended_reason == "too_few_bids"
+
+
+# ------------------------------------------------------------------ wired into the app
+
+
+async def _until(check: Any, what: str) -> Any:
+    """Wait for the app's background tasks (the relay, the consumer, the reconciler) to do
+    something; the server clock does not move while waiting."""
+    import asyncio
+
+    for _ in range(400):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"the app never got there: {what}")
+
+
+async def test_the_app_feeds_a_published_lot_and_the_deadline_fails_it_through_the_hooks(
+        http_app: Any, seed: Any) -> None:
+    services = http_app.state.services
+    await seed.set_clock(at(date(2026, 9, 11), 8))
+    purchaser = await seed.purchaser()
+    me = await services.registry.authenticate(purchaser.token, seed.clock_ms)
+    project, lots = await services.projects.create_project(
+        me, title="某市第一中学计算机采购", method=Method.OPEN_TENDER, region_code="440100",
+        lots=[LotDraft("台式计算机", "A02010104", 1_000_000 * YUAN, 950_000 * YUAN)])
+    lot_id = lots[0].id
+
+    def publish(state: Any, now: int) -> Publish:
+        return Publish(now, now, at(date(2026, 9, 30)), DEADLINE, project.budget_fen)
+
+    await services.projects.run(me, lot_id, publish)
+    feed = services.feed.service
+    link = await _until(lambda: feed.link(lot_id), "the lot's opening")
+    async with services.sessions.begin() as session:
+        for supplier in SUPPLIERS[:2]:
+            emit(session, "tendering.supplier_registered", f"lot:{lot_id}",
+                 {"lot_id": lot_id, "project_id": project.id, "supplier_org_id": supplier,
+                  "at_ms": seed.clock_ms}, at_ms=seed.clock_ms)
+
+    async def invited() -> bool:
+        state = await services.openings.state(link.core_id)
+        return state.invited == set(SUPPLIERS[:2])
+
+    await _until(invited, "the registered suppliers invited")
+    await seed.set_clock(DEADLINE - 10 * MIN)
+    w = World(Clock(), services.sessions, services.redis, "", services.projects,
+              services.openings, services.executor, services.closer, services.auctions, feed,
+              services.relay)
+    for n, supplier in enumerate(SUPPLIERS[:2], start=1):
+        assert (await _bid(w, link.core_id, supplier, n)).refusal is None
+    await seed.set_clock(DEADLINE)  # the runner's schedule closes the bids, its hook pokes
+
+    async def failed() -> bool:
+        return (await services.projects.lot(lot_id)).status == LotStatus.FAILED.value
+
+    await _until(failed, "the lot failed at the deadline (O87 41)")
+    assert (await services.projects.lot(lot_id)).ended_reason == "too_few_bids"
