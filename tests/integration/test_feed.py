@@ -475,3 +475,21 @@ async def test_the_app_feeds_a_published_lot_and_the_deadline_fails_it_through_t
 
     await _until(failed, "the lot failed at the deadline (O87 41)")
     assert (await services.projects.lot(lot_id)).ended_reason == "too_few_bids"
+
+
+async def test_the_hall_tells_suppliers_that_someone_was_invited_never_who() -> None:
+    from bidroom.opening.hall import event_view
+    from bidroom.opening.session import BidderInvited, Invite, OpeningSettings, created, decide
+    from bidroom.opening.session import replay as replay_opening
+    from bidroom.rooms.views import Audience
+
+    settings = OpeningSettings(opening_id="opn_1", deadline_ms=DEADLINE)
+    state = replay_opening([created(settings, ("org-s1",), DEADLINE - 60 * MIN)])
+    decision = decide(state, Invite("org-s2", "platform", DEADLINE - MIN))
+    event = decision.events[0]
+    assert isinstance(event, BidderInvited)
+    names = {"org-s2": ("乙公司", "B Ltd")}
+    supplier = event_view(event, decision.state, Audience.SUPPLIER, names)
+    assert supplier == {"seq": 2, "kind": "bidder_invited"}
+    watcher = event_view(event, decision.state, Audience.WATCHER, names)
+    assert watcher["invited"] == 2 and "org-s2" not in str(watcher)
