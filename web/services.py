@@ -28,13 +28,14 @@ from bidroom.rooms.hub import RoomHub
 from bidroom.stores.redis import RedisClient, connect_redis, redis_time_ms
 from bidroom.stores.sql import AuctionRepository, make_engine, make_session_factory
 from market.calendar import CalendarService, CalendarStore
-from market.events import Relay
+from market.events import Consumer, Relay
+from market.feed import FEED_GROUP, FEED_KINDS, Feed, FeedReconciler, FeedService
 from market.projects.service import ProjectService
 from market.registry import Registry
 from web.db import upgrade_database
 
-__all__ = ["SERVICES_STATE_KEY", "TEST_CLOCK_KEY", "ServerClock", "Services", "build_openings",
-           "build_services", "name_ranking"]
+__all__ = ["SERVICES_STATE_KEY", "TEST_CLOCK_KEY", "ServerClock", "Services", "build_feed",
+           "build_openings", "build_services", "name_ranking"]
 
 log = logging.getLogger("bidroom.web")
 
@@ -105,6 +106,7 @@ class Services:
     calendar: CalendarService
     projects: ProjectService
     relay: Relay
+    feed: Feed  # the market's feed of the core (market.feed)
 
     async def result_with_names(self, result: dict[str, Any]) -> dict[str, Any]:
         """Identities are revealed with the result: add each organisation's names."""
@@ -112,7 +114,7 @@ class Services:
 
     async def aclose(self) -> None:
         """Stop everything; a step that hangs (a dead connection) is abandoned after 5 s."""
-        steps = (self.relay.stop, self.closer.stop, self.hub.stop, self.backup.stop,
+        steps = (self.feed.stop, self.relay.stop, self.closer.stop, self.hub.stop, self.backup.stop,
                  self.openings.stop, self.hall.stop,
                  self.engine.dispose, self.redis.aclose)
         for step in steps:
@@ -166,6 +168,26 @@ async def build_openings(
     return runner, hall, backup
 
 
+def build_feed(settings: Settings, redis: RedisClient,
+               sessions: async_sessionmaker[AsyncSession], projects: ProjectService,
+               openings: OpeningRunner, executor: AuctionExecutor, auctions: AuctionRepository,
+               closer: AuctionCloser, clock: ServerClock) -> Feed:
+    """The market's feed of the core: the consumer of ``project.lot_published`` and
+    ``tendering.supplier_registered``, and the reconciler the core's hooks poke (the opening
+    runner's ``on_change``, the auction closer's ``on_result``): the core announces, it never
+    imports the market."""
+    service = FeedService(sessions, projects, openings, executor, auctions, closer,
+                          now_ms=clock.now_ms)
+    consumer = Consumer(sessions, redis, group=FEED_GROUP, handler=service.handle,
+                        now_ms=clock.now_ms, kinds=FEED_KINDS,
+                        block_ms=200 if settings.test_clock else 1_000)
+    reconciler = FeedReconciler(service, now_ms=clock.now_ms,
+                                poll_ms=200 if settings.test_clock else 5_000)
+    openings.on_change = reconciler.poke
+    closer.on_result = reconciler.poke
+    return Feed(service, consumer, reconciler)
+
+
 async def build_services(settings: Settings, *, redis_url: str, database_url: str) -> Services:
     """Connect, migrate, load the platform key, start the hub and the closer."""
     redis = connect_redis(redis_url)
@@ -192,13 +214,16 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     calendar = CalendarService(CalendarStore(sessions))
     projects = ProjectService(sessions, calendar, now_ms=clock.now_ms)
     relay = Relay(sessions, redis, now_ms=clock.now_ms)
+    feed = build_feed(settings, redis, sessions, projects, openings, executor, auctions, closer,
+                      clock)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
                         closer, platform_key, clock, openings, hall, backup, calendar, projects,
-                        relay)
+                        relay, feed)
     await hub.start()
     closer.start()
     await hall.start()
     openings.start()
     await backup.start_all()
     relay.start()
+    feed.start()
     return services

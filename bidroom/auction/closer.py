@@ -12,6 +12,10 @@ idempotent: SQL keeps one result per auction and the Lua script publishes the re
 An auction leaves the schedule only after its result is stored, so a process that dies between
 the close and the write leaves the work to the next pass of any process.
 
+``on_result`` (set by the composition root) is awaited with the stored result: the market
+reacts at once. A failed or missed call loses nothing; the market reconciles from the stored
+results (docs/procurement.md, "Feeding the core").
+
 Must not import: market, web.
 """
 
@@ -35,6 +39,7 @@ __all__ = ["AuctionCloser", "result_digest"]
 log = logging.getLogger("bidroom.closer")
 
 NowMs = Callable[[], Awaitable[int]]
+OnResult = Callable[[AuctionResult], Awaitable[None]]
 PAUSED_RECHECK_MS = 1_000
 
 
@@ -58,6 +63,8 @@ class AuctionCloser(DuePass):
         self._executor = executor
         self._repo = repository
         self._key = f"{prefix}:schedule"
+        #: Awaited with each stored result; wired by the composition root.
+        self.on_result: OnResult | None = None
 
     async def schedule(self, auction_id: str, end_ms: int) -> None:
         try:
@@ -98,8 +105,13 @@ class AuctionCloser(DuePass):
         else:
             log.info("auction %s closed at %s (failed=%s)", auction_id, closed.at_ms,
                      closed.failed)
-        await self.finish(auction_id)
+        result = await self.finish(auction_id)
         await self._executor.redis.zrem(self._key, auction_id)
+        if self.on_result is not None:
+            try:
+                await self.on_result(result)
+            except Exception as exc:  # the market reconciles from the stored result later
+                log.warning("auction %s: the result hook failed (%s)", auction_id, exc)
 
     async def finish(self, auction_id: str) -> AuctionResult:
         """Store and announce the result of a closed auction (idempotent)."""

@@ -37,6 +37,7 @@ from bidroom.opening.session import (
     BackupRebuildFailed,
     BackupRebuilt,
     BidDecrypted,
+    BidderInvited,
     BidReplaced,
     BidRevoked,
     BidsClosed,
@@ -189,6 +190,12 @@ def event_view(event: Event, after: OpeningState, audience: Audience,
         if watcher:
             return {**base, "kind": "bid_activity", "at_ms": at, "bids": len(after.bids)}
         return {**base, "kind": "bid_activity"}
+    if isinstance(event, BidderInvited):
+        # Suppliers never learn who else is invited (collusion risk, DOMAIN §4).
+        if watcher:
+            return {**base, "kind": "bidder_invited", "at_ms": at,
+                    "invited": len(after.invited)}
+        return {**base, "kind": "bidder_invited"}
     if isinstance(event, SignedIn):
         if not after.closed:
             if watcher:

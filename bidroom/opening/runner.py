@@ -20,6 +20,12 @@ trust store at the bid's upload time, checks that the signer is the bidder, and 
 outcome: the opening form goes into the (still hidden) record, a failure is recorded with its
 reason and may be retried within the window.
 
+Results leave the core through a hook, not an import: ``on_change`` (set by the composition
+root, ``web/services.py``) is awaited after every append with the opening's new state, so the
+market can react at once (the opening's bids closed, its record confirmed). A hook that fails
+or never runs (the process died after the append) loses nothing: the log is the truth and the
+market's reconciliation reads it again (docs/procurement.md, "Feeding the core").
+
 The backup key's ceremony is ``bidroom.opening.backup`` (it uses ``execute``, ``open_own`` and
 ``registered_signers`` of this runner).
 
@@ -58,6 +64,7 @@ from bidroom.opening.session import (
     CommandRefused,
     Decision,
     DecryptionWindowEnded,
+    Invite,
     Note,
     OpeningFailed,
     OpeningSettings,
@@ -99,6 +106,7 @@ log = logging.getLogger("bidroom.openings")
 NowMs = Callable[[], Awaitable[int]]
 TrustSource = Callable[[], TrustStore]
 MakeCommand = Callable[[OpeningState, int], Command]
+OnChange = Callable[[str, OpeningState], Awaitable[None]]
 AttachBid = Callable[[Decision], OpeningBidRow | None]
 
 CA_DIR: Final = "ca"  # DATA_DIR/ca: the platform CA (``bidroom ca init`` uses the same)
@@ -234,6 +242,8 @@ class OpeningRunner(DuePass):
         self._states: dict[str, OpeningState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: dict[str, list[_Waiting]] = {}  # commands waiting for the group commit
+        #: Awaited after every append (opening id, new state); wired by the composition root.
+        self.on_change: OnChange | None = None
 
     # ------------------------------------------------------------------ basics
 
@@ -396,6 +406,18 @@ class OpeningRunner(DuePass):
         except (StoreError, RedisError) as exc:
             # The log is the truth: the hall polls it, and the scheduler re-reads the state.
             log.warning("opening %s: publishing/scheduling failed (%s)", opening_id, exc)
+        if self.on_change is not None:
+            try:
+                await self.on_change(opening_id, state)
+            except Exception as exc:  # the hook's reader reconciles from the log later
+                log.warning("opening %s: the change hook failed (%s)", opening_id, exc)
+
+    async def invite(self, opening_id: str, supplier_id: str, *, by: str,
+                     actor: str | None) -> Decision:
+        """Invite one more supplier before the deadline (``Invite``; a refusal such as
+        ``already_invited`` or ``deadline_passed`` comes back in the decision)."""
+        return await self.execute(opening_id, lambda s, now: Invite(supplier_id, by, now),
+                                  actor=actor)
 
     async def note(self, opening_id: str, what: str, details: dict[str, Any], *,
                    actor: str | None) -> Decision:

@@ -15,6 +15,9 @@ The life of an opening, by the rules it implements:
   is refused (``deadline_passed``): "投标截止时间前未完成投标文件传输的，视为撤回投标文件".
   Nobody can decrypt before the deadline (电子招标投标办法 28). Sign-in (签到) opens
   ``sign_in_ms`` before it.
+* **Invitations**: the suppliers invited at creation, and any invited later (``Invite`` →
+  ``BidderInvited``, e.g. a supplier that registered for the lot) until the deadline; after
+  it the bids are fixed (``deadline_passed``); inviting twice is ``already_invited``.
 * **The deadline is the opening** (O87 39: 开标应当在投标截止时间的同一时间进行). The bids are
   closed; fewer than ``min_bids`` (3) → no opening, the opening has failed (O87 41, DOMAIN §2).
 * **Decryption window** (``decryption_window_ms``, default 30 min [P]; 电子招标投标办法 30): each
@@ -71,6 +74,7 @@ __all__ = [
     "BidStatus",
     "BidSubmitted",
     "BidWithdrawn",
+    "BidderInvited",
     "BidsClosed",
     "Bond",
     "Ceremony",
@@ -82,6 +86,7 @@ __all__ = [
     "DecryptionFailed",
     "DecryptionWindowEnded",
     "Event",
+    "Invite",
     "MarkPlatformFault",
     "Note",
     "Noted",
@@ -183,7 +188,8 @@ def bond_of(status: BidStatus) -> Bond | None:
 #: Every reason code a ``CommandRefused`` of this module can carry (the pages have words for
 #: each: ``web/static/i18n.js``, ``herr.*``; ``tests/unit/test_opening_record.py`` checks both).
 REFUSAL_REASONS: Final = frozenset({
-    "already_answered", "already_confirmed", "already_decrypted", "already_rebuilt",
+    "already_answered", "already_confirmed", "already_decrypted", "already_invited",
+    "already_rebuilt",
     "already_revealed", "already_signed_in", "already_submitted", "already_withdrawn",
     "backup_not_rebuilt", "ceremony_changed", "ceremony_restarted", "invalid_ceremony",
     "bid_too_large", "bid_withdrawn", "deadline_passed",
@@ -507,6 +513,16 @@ class ReplaceBid:
 
 
 @dataclass(frozen=True, slots=True)
+class Invite:
+    """Invite one more supplier (e.g. one that registered for the lot, 报名), allowed only
+    before the deadline: after it the bids are fixed (O87 39)."""
+
+    supplier_id: str
+    by: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class WithdrawBid:
     supplier_id: str
     now_ms: int
@@ -629,6 +645,7 @@ Command = (
     SubmitBid
     | ReplaceBid
     | WithdrawBid
+    | Invite
     | Tick
     | SignIn
     | RecordDecryption
@@ -682,6 +699,16 @@ class BidWithdrawn:
     supplier_id: str
     sha256: str
     at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BidderInvited:
+    """A supplier was invited after the opening was created (before the deadline)."""
+
+    seq: int
+    supplier_id: str
+    at_ms: int
+    by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -872,6 +899,7 @@ Event = (
     | BidSubmitted
     | BidReplaced
     | BidWithdrawn
+    | BidderInvited
     | SignedIn
     | BidsClosed
     | OpeningFailed
@@ -953,6 +981,8 @@ def _handle(state: OpeningState, cmd: Command) -> tuple[Event, ...]:
         return _submit(state, cmd)
     if isinstance(cmd, WithdrawBid):
         return _withdraw(state, cmd)
+    if isinstance(cmd, Invite):
+        return _invite(state, cmd)
     if isinstance(cmd, SignIn):
         return _sign_in(state, cmd)
     if isinstance(cmd, RecordDecryption):
@@ -1050,6 +1080,15 @@ def _withdraw(state: OpeningState, cmd: WithdrawBid) -> tuple[Event, ...]:
     if current is None:
         return _refuse("withdraw_bid", "no_bid")
     return (BidWithdrawn(state.seq + 1, cmd.supplier_id, current.sha256, cmd.now_ms),)
+
+
+def _invite(state: OpeningState, cmd: Invite) -> tuple[Event, ...]:
+    # The bids are fixed at the deadline (O87 39): nobody can join an opening after it.
+    if state.closed or cmd.now_ms >= state.settings.deadline_ms:
+        return _refuse("invite", "deadline_passed")
+    if cmd.supplier_id in state.invited:
+        return _refuse("invite", "already_invited")
+    return (BidderInvited(state.seq + 1, cmd.supplier_id, cmd.now_ms, cmd.by),)
 
 
 def _is_bidder(state: OpeningState, supplier_id: str) -> bool:
@@ -1360,6 +1399,8 @@ def evolve(state: OpeningState, event: Event) -> OpeningState:
         bids = dict(state.bids)
         bids.pop(event.supplier_id, None)
         return replace(state, seq=seq, bids=bids)
+    if isinstance(event, BidderInvited):
+        return replace(state, seq=seq, invited=state.invited | {event.supplier_id})
     if isinstance(event, SignedIn):
         return replace(state, seq=seq, signed_in=state.signed_in | {event.supplier_id})
     if isinstance(event, BidsClosed):
@@ -1483,6 +1524,7 @@ _EVENT_TYPES: Final[dict[str, type[Any]]] = {
     "bid_submitted": BidSubmitted,
     "bid_replaced": BidReplaced,
     "bid_withdrawn": BidWithdrawn,
+    "bidder_invited": BidderInvited,
     "signed_in": SignedIn,
     "bids_closed": BidsClosed,
     "opening_failed": OpeningFailed,

@@ -53,6 +53,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bidroom.errors import ConflictError, NotFoundError, ValidationError
 from bidroom.opening.session import (
     BidDecrypted,
+    BidderInvited,
     BidReplaced,
     BidRevoked,
     BidSubmitted,
@@ -544,6 +545,10 @@ class OpeningStore:
                        OpeningObjectionRow.objection_id == event.objection_id)
                 .values(answer=event.text, answered_by=event.by,
                         answered_at_ms=event.at_ms))
+        elif isinstance(event, BidderInvited):
+            session.add(OpeningInvitationRow(opening_id=opening_id,
+                                             supplier_org_id=event.supplier_id,
+                                             invited_at_ms=event.at_ms))
         elif isinstance(event, OpeningFailed):
             pass  # the opening row's status says it
 

@@ -16,6 +16,7 @@ from bidroom.opening.session import (
     BackupRebuildFailed,
     BackupRebuilt,
     BidDecrypted,
+    BidderInvited,
     BidReplaced,
     BidRevoked,
     BidsClosed,
@@ -29,6 +30,7 @@ from bidroom.opening.session import (
     DecryptionFailed,
     DecryptionWindowEnded,
     Event,
+    Invite,
     MarkPlatformFault,
     Note,
     Noted,
@@ -208,6 +210,25 @@ def test_an_upload_one_millisecond_after_the_deadline_is_refused() -> None:
 def test_only_invited_suppliers_may_bid() -> None:
     assert refused(decide(opening(), SubmitBid("x9", digest(1), 1, DEADLINE - 5))) == (
         "not_invited")
+
+
+def test_a_supplier_invited_before_the_deadline_may_bid_and_is_in_the_replayed_log() -> None:
+    state, events = run(opening(), Invite("x9", "platform", DEADLINE - 1),
+                        SubmitBid("x9", digest(9), 1000, DEADLINE - 1))
+    assert isinstance(events[0], BidderInvited) and events[0].supplier_id == "x9"
+    assert isinstance(events[1], BidSubmitted)
+    assert "x9" in state.invited
+    log = [created(opening().settings, SUPPLIERS, DEADLINE - DAY),
+           *(event_from_dict(event_to_dict(e)) for e in events)]  # type: ignore[arg-type]
+    assert replay(log) == state
+
+
+def test_inviting_at_the_deadline_or_twice_is_refused() -> None:
+    assert refused(decide(opening(), Invite("x9", "platform", DEADLINE))) == "deadline_passed"
+    assert refused(decide(decide(opening(), Tick(DEADLINE)).state,
+                          Invite("x9", "platform", DEADLINE - 1))) == "deadline_passed"
+    assert refused(decide(opening(), Invite("s1", "platform", DEADLINE - 1))) == (
+        "already_invited")
 
 
 def test_a_bid_may_be_replaced_and_withdrawn_until_the_deadline() -> None:

@@ -71,6 +71,8 @@ from bidroom.opening.runner import (
     OpeningRunner,
     ms_to_datetime,
 )
+from bidroom.opening.service import NewOpening, opening_settings
+from bidroom.opening.service import create_opening as create_opening_use_case
 from bidroom.opening.session import (
     MAX_TEXT_LENGTH,
     AnswerObjection,
@@ -95,7 +97,6 @@ from bidroom.opening.session import (
     WithdrawBid,
     can_decrypt,
     phase_at,
-    settings_from_dict,
 )
 from bidroom.opening.store import (
     OpeningBidRow,
@@ -132,6 +133,7 @@ PARTY: Final = "the opening's purchaser or agency, invited suppliers, officials,
 # Refusal reasons of the session, for people (中文 / English).
 _REASONS: Final[dict[str, str]] = {
     "not_invited": "未受邀请 / you are not invited to this opening",
+    "already_invited": "该供应商已受邀 / this supplier is already invited",
     "deadline_passed": "投标截止时间已过，上传未在截止前完成 / the bid deadline has passed: "
     "the upload did not complete before it",
     "already_submitted": "已提交投标文件，请使用替换 / a bid is already submitted",
@@ -522,32 +524,23 @@ async def create_opening(request: Request) -> Response:
     raw = {**raw_settings, "opening_id": opening_id}
     if officials:
         raw["backup"] = {"k": body["backup"]["k"], "officials": officials}
-    settings, problems = settings_from_dict(raw)
-    if settings is None:
-        raise ValidationError(
-            "the opening settings are not valid: "
-            + "; ".join(f"{p.field}: {p.message}" for p in problems),
-            code="invalid_settings",
-            problems=[{"code": p.code, "field": p.field, "message": p.message}
-                      for p in problems],
-        )
+    settings = opening_settings(opening_id, raw)
     now = await services.clock.now_ms()
-    if settings.deadline_ms <= now:
+    if settings.deadline_ms <= now:  # before the backup key is made: that takes a while
         raise ValidationError("the deadline is in the past", code="deadline_in_past",
                               deadline_ms=settings.deadline_ms, server_time_ms=now)
-    row = OpeningRow(
-        id=opening_id, title=title, title_en=title_en, purchaser_org_id=purchaser_org_id,
-        agency_org_id=agency_org_id, created_by_user_id=principal.user_id,
-        settings=settings.to_dict(), deadline_ms=settings.deadline_ms, created_at_ms=now,
-        concluded_at_ms=None, backup_certificate_pem=None,
-    )
+    backup_pem: str | None = None
     shares: list[OpeningShareRow] = []
     if settings.backup is not None:
-        row.backup_certificate_pem, shares = await asyncio.to_thread(
+        backup_pem, shares = await asyncio.to_thread(
             create_backup_key, _ca(services), opening_id, settings.backup, certificates,
             now=ms_to_datetime(now))
-    await services.openings.create(row, settings, invited, actor=principal.user_id,
-                                   now_ms=now, shares=shares)
+    await create_opening_use_case(
+        services.openings,
+        NewOpening(opening_id=opening_id, title=title, title_en=title_en,
+                   purchaser_org_id=purchaser_org_id, agency_org_id=agency_org_id,
+                   created_by_user_id=principal.user_id, invited=invited),
+        settings, now_ms=now, backup_certificate_pem=backup_pem, shares=shares)
     opening = await authorise_opening(services, principal, opening_id)
     return json_response(await opening_view(services, principal, opening), 201)
 
