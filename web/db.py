@@ -50,6 +50,7 @@ MODEL_MODULES: Final = (
     "market.calendar.store",
     "market.events.outbox",
     "market.projects.store",
+    "market.plans.store",
 )
 
 _ATTEMPTS: Final = 3

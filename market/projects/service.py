@@ -35,6 +35,7 @@ from bidroom.stores.sql import sql_errors
 from market.calendar.service import CalendarService
 from market.calendar.views import date_view
 from market.events.outbox import emit
+from market.plans import service as plans
 from market.projects.rules import (
     BiddingClosed,
     BidMode,
@@ -49,10 +50,13 @@ from market.projects.rules import (
     LotQualified,
     LotRetendered,
     LotState,
+    LotStatus,
     LotTerminated,
     Method,
+    Publish,
     Refused,
     RegionRules,
+    Retender,
     check_lot_terms,
     decide,
 )
@@ -158,7 +162,12 @@ class ProjectService:
 
     async def create_project(self, principal: Principal, *, title: str, method: Method,
                              region_code: str, lots: Sequence[LotDraft], title_en: str = "",
-                             agency_org_id: str | None = None) -> tuple[ProjectRow, list[LotRow]]:
+                             agency_org_id: str | None = None,
+                             plan_id: str | None = None) -> tuple[ProjectRow, list[LotRow]]:
+        """A project with its lots, in draft. With ``plan_id`` the project draws its budget on
+        that plan of the purchaser's (``market.plans.service.draw``): the budget fits in what
+        the plan has left and every lot's category is the plan's or below it, in the same
+        transaction as the project."""
         if Role.PURCHASER not in principal.roles and Role.AGENCY not in principal.roles:
             raise ForbiddenError("只有采购人或代理机构可以建项目 / only a purchaser or an agency "
                                  "creates a project", code="role_required")
@@ -187,7 +196,7 @@ class ProjectService:
             title_en=_text(title_en, "title_en", required=False), method=str(method),
             region_code=region_code, purchaser_org_id=purchaser, agency_org_id=agency_org_id,
             budget_fen=sum(lot.budget_fen for lot in lots), created_by=principal.user_id,
-            created_at_ms=now)
+            created_at_ms=now, plan_id=plan_id)
         rows = [LotRow(id=f"{project.id}-{i + 1}", project_id=project.id, number=i + 1,
                        title=_text(lot.title, f"lots[{i}].title"),
                        category_code=lot.category_code, method=str(method),
@@ -201,10 +210,14 @@ class ProjectService:
                 session.add(project)
                 await session.flush()
                 session.add_all(rows)
+                if plan_id is not None:
+                    await plans.draw(session, principal, plan_id, project.id, project.budget_fen,
+                                     [plans.DrawnLot(r.id, r.category_code, r.method,
+                                                     r.budget_fen) for r in rows])
                 emit(session, "project.created", f"project:{project.id}",
                      {"title": project.title, "method": project.method,
                       "region_code": region_code, "lots": [r.id for r in rows],
-                      "budget_fen": project.budget_fen}, at_ms=now)
+                      "budget_fen": project.budget_fen, "plan_id": plan_id}, at_ms=now)
         return project, rows
 
     async def project(self, project_id: str) -> tuple[ProjectRow, list[LotRow]]:
@@ -268,11 +281,14 @@ class ProjectService:
                                              "purchaser or agency", code="not_your_project")
                     now = await self._now_ms()
                     state = lot_state(lot)
-                    new, events = decide(state, build(state, now), calendar=calendar,
-                                         rules=self.rules)
+                    command = build(state, now)
+                    new, events = decide(state, command, calendar=calendar, rules=self.rules)
                     refusal = next((e for e in events if isinstance(e, Refused)), None)
                     if refusal is not None:
                         raise _refusal_error(refusal)
+                    if project.plan_id is not None:
+                        await self._keep_plan(session, calendar, project.plan_id, lot.id,
+                                              command, new)
                     store_lot_state(lot, new)
                     for event in events:
                         emit(session, event_kind(event), f"lot:{lot.id}",
@@ -282,6 +298,23 @@ class ProjectService:
             raise ConflictError("此包刚被他人修改，请重试 / the lot changed meanwhile: try "
                                 "again", code="concurrent_change") from exc
         return new, list(events)
+
+    @staticmethod
+    async def _keep_plan(session: AsyncSession, calendar: Any, plan_id: str, lot_id: str,
+                         command: Command, new: LotState) -> None:
+        """A planned project's lot: publishing it starts the purchase, which needs the plan's
+        intention 30 days before (财库〔2020〕10号); its method, approval and end are what
+        splitting reads (Reg 28)."""
+        approved: bool | None = None
+        if isinstance(command, Publish):
+            refusal = await plans.check_publication(session, calendar, plan_id, command.at_ms)
+            if refusal is not None:
+                raise plans.refusal_error(refusal)
+            approved = bool(command.approval.strip())
+        elif isinstance(command, Retender):
+            approved = False  # a new method needs its approval again at publication (GPL 27)
+        await plans.record_lot(session, lot_id, method=str(new.method), approved=approved,
+                               terminated=new.status is LotStatus.TERMINATED)
 
     @staticmethod
     def _announce(session: AsyncSession, project: ProjectRow, lot: LotRow, event: Event,
