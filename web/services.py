@@ -29,6 +29,7 @@ from bidroom.stores.redis import RedisClient, connect_redis, redis_time_ms
 from bidroom.stores.sql import AuctionRepository, make_engine, make_session_factory
 from market.calendar import CalendarService, CalendarStore
 from market.events import Relay
+from market.plans.service import PlanService
 from market.projects.service import ProjectService
 from market.registry import Registry
 from web.db import upgrade_database
@@ -105,6 +106,7 @@ class Services:
     calendar: CalendarService
     projects: ProjectService
     relay: Relay
+    plans: PlanService
 
     async def result_with_names(self, result: dict[str, Any]) -> dict[str, Any]:
         """Identities are revealed with the result: add each organisation's names."""
@@ -192,9 +194,11 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     calendar = CalendarService(CalendarStore(sessions))
     projects = ProjectService(sessions, calendar, now_ms=clock.now_ms)
     relay = Relay(sessions, redis, now_ms=clock.now_ms)
+    plans = PlanService(sessions, calendar, now_ms=clock.now_ms,
+                        threshold_fen=projects.rules.open_tender_threshold_fen)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
                         closer, platform_key, clock, openings, hall, backup, calendar, projects,
-                        relay)
+                        relay, plans)
     await hub.start()
     closer.start()
     await hall.start()

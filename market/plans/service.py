@@ -33,6 +33,7 @@ from bidroom.errors import (
     NotFoundError,
     ValidationError,
 )
+from bidroom.money import MAX_FEN
 from bidroom.stores.sql import sql_errors
 from market.calendar.rules import CalendarData, beijing_day
 from market.calendar.service import CalendarService
@@ -56,7 +57,7 @@ from market.registry.rules import region_bounds, region_level
 __all__ = ["BudgetProjectView", "DrawnLot", "PlanService", "PlanView", "check_publication",
            "draw", "record_lot", "refusal_error", "visible"]
 
-_MAX_FEN: Final = 10**15
+_MAX_FEN: Final = MAX_FEN  # the API's bound on money (10^11 yuan)
 _CODE: Final = re.compile(r"[0-9A-Za-z\-]{1,40}")
 _MONTH: Final = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
 

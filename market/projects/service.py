@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -62,6 +62,7 @@ from market.projects.rules import (
 )
 from market.projects.store import AnnouncementRow, LotRow, ProjectRow, lot_state, store_lot_state
 from market.registry import Principal, Role
+from market.registry.rules import region_bounds
 
 __all__ = ["LotDraft", "ProjectService", "event_kind"]
 
@@ -158,6 +159,37 @@ class ProjectService:
                 or (project.agency_org_id is not None and principal.org_id == project.agency_org_id
                     and Role.AGENCY in principal.roles))
 
+    @staticmethod
+    def may_read(principal: Principal, project: ProjectRow, *, published: bool) -> bool:
+        """Region scoping (issue #11): an administrator or supervisor sees the projects of its
+        region and below, nothing else (``market.registry.rules.viewer_scope``); anyone else
+        sees its own organisation's projects (as purchaser or agency) and every published one
+        (a project with an announcement: the portal shows it to the public anyway)."""
+        scope = principal.scope
+        if scope is not None:
+            return scope.sees(project.region_code)
+        return (principal.org_id in (project.purchaser_org_id, project.agency_org_id)
+                or published)
+
+    @staticmethod
+    def _readable(principal: Principal) -> ColumnElement[bool]:
+        """``may_read`` as a SQL condition (the region as an index range)."""
+        scope = principal.scope
+        if scope is not None:
+            if scope.platform_wide:
+                return ProjectRow.id.is_not(None)
+            if scope.region is None:
+                return false()
+            low, high = region_bounds(scope.region)
+            return ProjectRow.region_code.between(low, high)
+        return or_(ProjectRow.purchaser_org_id == principal.org_id,
+                   ProjectRow.agency_org_id == principal.org_id,
+                   exists().where(AnnouncementRow.project_id == ProjectRow.id))
+
+    async def _published(self, session: AsyncSession, project_id: str) -> bool:
+        return await session.scalar(select(AnnouncementRow.id).where(
+            AnnouncementRow.project_id == project_id).limit(1)) is not None
+
     # ------------------------------------------------------------------ use cases
 
     async def create_project(self, principal: Principal, *, title: str, method: Method,
@@ -220,21 +252,30 @@ class ProjectService:
                       "budget_fen": project.budget_fen, "plan_id": plan_id}, at_ms=now)
         return project, rows
 
-    async def project(self, project_id: str) -> tuple[ProjectRow, list[LotRow]]:
+    async def project(self, project_id: str, principal: Principal | None = None) -> tuple[
+            ProjectRow, list[LotRow]]:
+        """A project and its lots; with ``principal``, only if it may read it (``may_read``),
+        else ``project_not_found`` as for a missing one."""
         with sql_errors("read a project"):
             async with self._sessions() as session:
                 project = await session.get(ProjectRow, project_id)
-                if project is None:
+                if project is None or (principal is not None and not self.may_read(
+                        principal, project, published=await self._published(session,
+                                                                             project_id))):
                     raise NotFoundError("没有这个项目 / no such project", code="project_not_found")
                 lots = (await session.scalars(select(LotRow).where(
                     LotRow.project_id == project_id).order_by(LotRow.number))).all()
         return project, list(lots)
 
     async def list_projects(self, *, region_prefix: str = "", limit: int = 100,
-                            offset: int = 0) -> tuple[list[ProjectRow], int]:
+                            offset: int = 0, principal: Principal | None = None) -> tuple[
+                                list[ProjectRow], int]:
+        """Projects by region prefix, newest first; with ``principal`` only those it may read."""
         with sql_errors("list projects"):
             async with self._sessions() as session:
                 where = ProjectRow.region_code.startswith(region_prefix)
+                if principal is not None:
+                    where = where & self._readable(principal)
                 total = await session.scalar(select(func.count()).select_from(ProjectRow)
                                              .where(where))
                 rows = (await session.scalars(select(ProjectRow).where(where)
@@ -242,10 +283,18 @@ class ProjectService:
                                               .limit(limit).offset(offset))).all()
         return list(rows), int(total or 0)
 
-    async def lot(self, lot_id: str) -> LotRow:
+    async def lot(self, lot_id: str, principal: Principal | None = None) -> LotRow:
+        """A lot; with ``principal``, only if it may read the lot's project, else
+        ``lot_not_found``."""
         with sql_errors("read a lot"):
             async with self._sessions() as session:
                 row = await session.get(LotRow, lot_id)
+                if row is not None and principal is not None:
+                    project = await session.get(ProjectRow, row.project_id)
+                    if project is None or not self.may_read(
+                            principal, project,
+                            published=await self._published(session, project.id)):
+                        row = None
         if row is None:
             raise NotFoundError("没有这个包 / no such lot", code="lot_not_found")
         return row
