@@ -104,7 +104,7 @@ async def test_plans_draws_intentions_and_splitting(session_factory: Any) -> Non
     first, first_lots = await projects.create_project(
         PURCHASER, title="第一批", method=Method.INQUIRY, region_code="440106",
         lots=lot(2_000_000 * YUAN), plan_id=computers.id)
-    second, second_lots = await projects.create_project(
+    _, second_lots = await projects.create_project(
         PURCHASER, title="第二批", method=Method.COMPETITIVE_NEGOTIATION, region_code="440106",
         lots=lot(2_000_000 * YUAN, "A02010104"), plan_id=computers.id)
     assert first.plan_id == computers.id
@@ -114,7 +114,7 @@ async def test_plans_draws_intentions_and_splitting(session_factory: Any) -> Non
     # 4,000,000 yuan of non-open purchases equals the threshold: no flag ("exceeds")
     _, flags = await plans.splitting(GZ_SUPERVISOR, budget.id)
     assert flags == []
-    third, third_lots = await projects.create_project(
+    _, third_lots = await projects.create_project(
         PURCHASER, title="第三批", method=Method.INQUIRY, region_code="440106",
         lots=lot(1 * YUAN), plan_id=computers.id)
     _, flags = await plans.splitting(GZ_SUPERVISOR, budget.id)
@@ -138,8 +138,8 @@ async def test_plans_draws_intentions_and_splitting(session_factory: Any) -> Non
     assert missing.value.code == "intention_not_published"
     clock.ms = at(date(2026, 9, 10), 9)
     await plans.publish_intention(PURCHASER, computers.id, name="台式计算机采购",
-                                  requirement_summary="台式计算机120台", budget_fen=2_000_000 * YUAN,
-                                  expected_month="2026-10")
+                                  requirement_summary="台式计算机120台",
+                                  budget_fen=2_000_000 * YUAN, expected_month="2026-10")
     clock.ms = at(date(2026, 10, 9), 9)  # 30 days from 10 Sep end Sat 10 Oct (a 调休 workday)
     with pytest.raises(ValidationError) as late:
         await projects.run(PURCHASER, first_lots[0].id, publish)
