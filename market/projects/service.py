@@ -237,6 +237,16 @@ class ProjectService:
                        evaluation=str(lot.evaluation), status="draft", bidders=[],
                        qualified=[], rounds=1, ended_reason="")
                 for i, lot in enumerate(lots)]
+        try:
+            await self._write_project(principal, project, rows, plan_id, now)
+        except StaleDataError as exc:  # the plan's total changed meanwhile (market.plans)
+            raise ConflictError("采购计划刚被他人修改，请重试 / the plan changed meanwhile: try "
+                                "again", code="concurrent_change") from exc
+        return project, rows
+
+    async def _write_project(self, principal: Principal, project: ProjectRow,
+                             rows: list[LotRow], plan_id: str | None, now: int) -> None:
+        region_code = project.region_code
         with sql_errors("create a project"):
             async with self._sessions.begin() as session:
                 session.add(project)
@@ -250,7 +260,6 @@ class ProjectService:
                      {"title": project.title, "method": project.method,
                       "region_code": region_code, "lots": [r.id for r in rows],
                       "budget_fen": project.budget_fen, "plan_id": plan_id}, at_ms=now)
-        return project, rows
 
     async def project(self, project_id: str, principal: Principal | None = None) -> tuple[
             ProjectRow, list[LotRow]]:

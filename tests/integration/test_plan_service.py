@@ -196,3 +196,27 @@ async def test_a_budget_project_code_is_unique_per_unit_and_year(session_factory
     _, seen = await plans.list_budget_projects(GZ_SUPERVISOR, fiscal_year=2026)
     assert seen == 2
     assert (await plans.list_budget_projects(SZ_SUPERVISOR))[1] == 0
+
+
+async def test_a_plan_total_written_meanwhile_is_not_overwritten(session_factory: Any) -> None:
+    """The plan's running total carries a version counter: a writer that read it before
+    another project drew on the plan fails instead of overwriting the newer total."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from market.plans.store import PlanRow
+
+    plans, projects, _ = await _world(session_factory)
+    budget = await plans.create_budget_project(PURCHASER, code="V-1", name="甲",
+                                               fiscal_year=2026, amount_fen=1000)
+    plan = await plans.create_plan(PURCHASER, budget.id, name="计算机", category_code="A020101",
+                                   amount_fen=1000)
+    async with session_factory() as stale:
+        row = await stale.get(PlanRow, plan.id)
+        assert row is not None and row.committed_fen == 0
+        await projects.create_project(PURCHASER, title="一", method=Method.INQUIRY,
+                                      region_code="440106", plan_id=plan.id,
+                                      lots=[LotDraft("a", "A02010105", 800, 800)])
+        row.committed_fen += 800  # what a concurrent draw that read 0 would write
+        with pytest.raises(StaleDataError):
+            await stale.commit()
+    assert (await plans.plan(PURCHASER, plan.id)).plan.committed_fen == 800
