@@ -51,6 +51,7 @@ MODEL_MODULES: Final = (
     "market.events.outbox",
     "market.projects.store",
     "market.feed.store",
+    "market.plans.store",
 )
 
 _ATTEMPTS: Final = 3

@@ -30,6 +30,7 @@ from bidroom.stores.sql import AuctionRepository, make_engine, make_session_fact
 from market.calendar import CalendarService, CalendarStore
 from market.events import Consumer, Relay
 from market.feed import FEED_GROUP, FEED_KINDS, Feed, FeedReconciler, FeedService
+from market.plans.service import PlanService
 from market.projects.service import ProjectService
 from market.registry import Registry
 from web.db import upgrade_database
@@ -107,6 +108,7 @@ class Services:
     projects: ProjectService
     relay: Relay
     feed: Feed  # the market's feed of the core (market.feed)
+    plans: PlanService
 
     async def result_with_names(self, result: dict[str, Any]) -> dict[str, Any]:
         """Identities are revealed with the result: add each organisation's names."""
@@ -216,9 +218,11 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     relay = Relay(sessions, redis, now_ms=clock.now_ms)
     feed = build_feed(settings, redis, sessions, projects, openings, executor, auctions, closer,
                       clock)
+    plans = PlanService(sessions, calendar, now_ms=clock.now_ms,
+                        threshold_fen=projects.rules.open_tender_threshold_fen)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
                         closer, platform_key, clock, openings, hall, backup, calendar, projects,
-                        relay, feed)
+                        relay, feed, plans)
     await hub.start()
     closer.start()
     await hall.start()

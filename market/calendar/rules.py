@@ -228,6 +228,9 @@ PERIODS: Final[Mapping[str, Period]] = {p.code: p for p in (
             "投标保证金在中标通知书发出后（中标人：合同签订后）5个工作日内退还",
             "bid bonds are refunded within 5 working days (losers: of the notice; the winner: "
             "of signing)"),
+    _period("intention_notice", "财库〔2020〕10号", 30, _C,
+            "采购意向公开时间原则上不得晚于采购活动开始前30日",
+            "a procurement intention is published at least 30 days before the purchase starts"),
     _period("framework_result", "O110 35", 2, _W,
             "二次竞价结果在2个工作日内公告",
             "a second-round bidding result is published within 2 working days"),

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -35,6 +35,7 @@ from bidroom.stores.sql import sql_errors
 from market.calendar.service import CalendarService
 from market.calendar.views import date_view
 from market.events.outbox import emit
+from market.plans import service as plans
 from market.projects.rules import (
     BiddingClosed,
     BidMode,
@@ -49,15 +50,19 @@ from market.projects.rules import (
     LotQualified,
     LotRetendered,
     LotState,
+    LotStatus,
     LotTerminated,
     Method,
+    Publish,
     Refused,
     RegionRules,
+    Retender,
     check_lot_terms,
     decide,
 )
 from market.projects.store import AnnouncementRow, LotRow, ProjectRow, lot_state, store_lot_state
 from market.registry import Principal, Role
+from market.registry.rules import region_bounds
 
 __all__ = ["LotDraft", "ProjectService", "event_kind"]
 
@@ -154,11 +159,47 @@ class ProjectService:
                 or (project.agency_org_id is not None and principal.org_id == project.agency_org_id
                     and Role.AGENCY in principal.roles))
 
+    @staticmethod
+    def may_read(principal: Principal, project: ProjectRow, *, published: bool) -> bool:
+        """Region scoping (issue #11): an administrator or supervisor sees the projects of its
+        region and below, nothing else (``market.registry.rules.viewer_scope``); anyone else
+        sees its own organisation's projects (as purchaser or agency) and every published one
+        (a project with an announcement: the portal shows it to the public anyway)."""
+        scope = principal.scope
+        if scope is not None:
+            return scope.sees(project.region_code)
+        return (principal.org_id in (project.purchaser_org_id, project.agency_org_id)
+                or published)
+
+    @staticmethod
+    def _readable(principal: Principal) -> ColumnElement[bool]:
+        """``may_read`` as a SQL condition (the region as an index range)."""
+        scope = principal.scope
+        if scope is not None:
+            if scope.platform_wide:
+                return ProjectRow.id.is_not(None)
+            if scope.region is None:
+                return false()
+            low, high = region_bounds(scope.region)
+            return ProjectRow.region_code.between(low, high)
+        return or_(ProjectRow.purchaser_org_id == principal.org_id,
+                   ProjectRow.agency_org_id == principal.org_id,
+                   exists().where(AnnouncementRow.project_id == ProjectRow.id))
+
+    async def _published(self, session: AsyncSession, project_id: str) -> bool:
+        return await session.scalar(select(AnnouncementRow.id).where(
+            AnnouncementRow.project_id == project_id).limit(1)) is not None
+
     # ------------------------------------------------------------------ use cases
 
     async def create_project(self, principal: Principal, *, title: str, method: Method,
                              region_code: str, lots: Sequence[LotDraft], title_en: str = "",
-                             agency_org_id: str | None = None) -> tuple[ProjectRow, list[LotRow]]:
+                             agency_org_id: str | None = None,
+                             plan_id: str | None = None) -> tuple[ProjectRow, list[LotRow]]:
+        """A project with its lots, in draft. With ``plan_id`` the project draws its budget on
+        that plan of the purchaser's (``market.plans.service.draw``): the budget fits in what
+        the plan has left and every lot's category is the plan's or below it, in the same
+        transaction as the project."""
         if Role.PURCHASER not in principal.roles and Role.AGENCY not in principal.roles:
             raise ForbiddenError("只有采购人或代理机构可以建项目 / only a purchaser or an agency "
                                  "creates a project", code="role_required")
@@ -187,7 +228,7 @@ class ProjectService:
             title_en=_text(title_en, "title_en", required=False), method=str(method),
             region_code=region_code, purchaser_org_id=purchaser, agency_org_id=agency_org_id,
             budget_fen=sum(lot.budget_fen for lot in lots), created_by=principal.user_id,
-            created_at_ms=now)
+            created_at_ms=now, plan_id=plan_id)
         rows = [LotRow(id=f"{project.id}-{i + 1}", project_id=project.id, number=i + 1,
                        title=_text(lot.title, f"lots[{i}].title"),
                        category_code=lot.category_code, method=str(method),
@@ -196,32 +237,54 @@ class ProjectService:
                        evaluation=str(lot.evaluation), status="draft", bidders=[],
                        qualified=[], rounds=1, ended_reason="")
                 for i, lot in enumerate(lots)]
+        try:
+            await self._write_project(principal, project, rows, plan_id, now)
+        except StaleDataError as exc:  # the plan's total changed meanwhile (market.plans)
+            raise ConflictError("采购计划刚被他人修改，请重试 / the plan changed meanwhile: try "
+                                "again", code="concurrent_change") from exc
+        return project, rows
+
+    async def _write_project(self, principal: Principal, project: ProjectRow,
+                             rows: list[LotRow], plan_id: str | None, now: int) -> None:
+        region_code = project.region_code
         with sql_errors("create a project"):
             async with self._sessions.begin() as session:
                 session.add(project)
                 await session.flush()
                 session.add_all(rows)
+                if plan_id is not None:
+                    await plans.draw(session, principal, plan_id, project.id, project.budget_fen,
+                                     [plans.DrawnLot(r.id, r.category_code, r.method,
+                                                     r.budget_fen) for r in rows])
                 emit(session, "project.created", f"project:{project.id}",
                      {"title": project.title, "method": project.method,
                       "region_code": region_code, "lots": [r.id for r in rows],
-                      "budget_fen": project.budget_fen}, at_ms=now)
-        return project, rows
+                      "budget_fen": project.budget_fen, "plan_id": plan_id}, at_ms=now)
 
-    async def project(self, project_id: str) -> tuple[ProjectRow, list[LotRow]]:
+    async def project(self, project_id: str, principal: Principal | None = None) -> tuple[
+            ProjectRow, list[LotRow]]:
+        """A project and its lots; with ``principal``, only if it may read it (``may_read``),
+        else ``project_not_found`` as for a missing one."""
         with sql_errors("read a project"):
             async with self._sessions() as session:
                 project = await session.get(ProjectRow, project_id)
-                if project is None:
+                if project is None or (principal is not None and not self.may_read(
+                        principal, project, published=await self._published(session,
+                                                                             project_id))):
                     raise NotFoundError("没有这个项目 / no such project", code="project_not_found")
                 lots = (await session.scalars(select(LotRow).where(
                     LotRow.project_id == project_id).order_by(LotRow.number))).all()
         return project, list(lots)
 
     async def list_projects(self, *, region_prefix: str = "", limit: int = 100,
-                            offset: int = 0) -> tuple[list[ProjectRow], int]:
+                            offset: int = 0, principal: Principal | None = None) -> tuple[
+                                list[ProjectRow], int]:
+        """Projects by region prefix, newest first; with ``principal`` only those it may read."""
         with sql_errors("list projects"):
             async with self._sessions() as session:
                 where = ProjectRow.region_code.startswith(region_prefix)
+                if principal is not None:
+                    where = where & self._readable(principal)
                 total = await session.scalar(select(func.count()).select_from(ProjectRow)
                                              .where(where))
                 rows = (await session.scalars(select(ProjectRow).where(where)
@@ -229,10 +292,18 @@ class ProjectService:
                                               .limit(limit).offset(offset))).all()
         return list(rows), int(total or 0)
 
-    async def lot(self, lot_id: str) -> LotRow:
+    async def lot(self, lot_id: str, principal: Principal | None = None) -> LotRow:
+        """A lot; with ``principal``, only if it may read the lot's project, else
+        ``lot_not_found``."""
         with sql_errors("read a lot"):
             async with self._sessions() as session:
                 row = await session.get(LotRow, lot_id)
+                if row is not None and principal is not None:
+                    project = await session.get(ProjectRow, row.project_id)
+                    if project is None or not self.may_read(
+                            principal, project,
+                            published=await self._published(session, project.id)):
+                        row = None
         if row is None:
             raise NotFoundError("没有这个包 / no such lot", code="lot_not_found")
         return row
@@ -268,11 +339,14 @@ class ProjectService:
                                              "purchaser or agency", code="not_your_project")
                     now = await self._now_ms()
                     state = lot_state(lot)
-                    new, events = decide(state, build(state, now), calendar=calendar,
-                                         rules=self.rules)
+                    command = build(state, now)
+                    new, events = decide(state, command, calendar=calendar, rules=self.rules)
                     refusal = next((e for e in events if isinstance(e, Refused)), None)
                     if refusal is not None:
                         raise _refusal_error(refusal)
+                    if project.plan_id is not None:
+                        await self._keep_plan(session, calendar, project.plan_id, lot.id,
+                                              command, new)
                     store_lot_state(lot, new)
                     for event in events:
                         emit(session, event_kind(event), f"lot:{lot.id}",
@@ -282,6 +356,23 @@ class ProjectService:
             raise ConflictError("此包刚被他人修改，请重试 / the lot changed meanwhile: try "
                                 "again", code="concurrent_change") from exc
         return new, list(events)
+
+    @staticmethod
+    async def _keep_plan(session: AsyncSession, calendar: Any, plan_id: str, lot_id: str,
+                         command: Command, new: LotState) -> None:
+        """A planned project's lot: publishing it starts the purchase, which needs the plan's
+        intention 30 days before (财库〔2020〕10号); its method, approval and end are what
+        splitting reads (Reg 28)."""
+        approved: bool | None = None
+        if isinstance(command, Publish):
+            refusal = await plans.check_publication(session, calendar, plan_id, command.at_ms)
+            if refusal is not None:
+                raise plans.refusal_error(refusal)
+            approved = bool(command.approval.strip())
+        elif isinstance(command, Retender):
+            approved = False  # a new method needs its approval again at publication (GPL 27)
+        await plans.record_lot(session, lot_id, method=str(new.method), approved=approved,
+                               terminated=new.status is LotStatus.TERMINATED)
 
     @staticmethod
     def _announce(session: AsyncSession, project: ProjectRow, lot: LotRow, event: Event,

@@ -37,6 +37,8 @@ class ProjectRow(Base):
     region_code: Mapped[str] = mapped_column(String(6), nullable=False)
     purchaser_org_id: Mapped[str] = mapped_column(String(_ID), nullable=False)
     agency_org_id: Mapped[str | None] = mapped_column(String(_ID))
+    #: The procurement plan the project draws on (market.plans), if any.
+    plan_id: Mapped[str | None] = mapped_column(String(_ID))
     budget_fen: Mapped[int] = mapped_column(BigInteger, nullable=False)
     created_by: Mapped[str] = mapped_column(String(_ID), nullable=False)
     created_at_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)

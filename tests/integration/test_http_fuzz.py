@@ -38,6 +38,7 @@ from schemathesis.specs.openapi.checks import (
 
 from bidroom.config import Settings
 from bidroom.opening.ca import PlatformCA
+from market.catalog import Catalog, shipped_catalog_text
 from tests.conftest import Party, Seeder
 from tests.opening_kit import at, issue
 from web.openapi import openapi_document
@@ -143,7 +144,8 @@ class Lab:
 
 _PATH_IDS = {"auction_id": "auctions", "opening_id": "openings", "user_id": "users",
              "token_id": "tokens", "supplier_id": "suppliers", "objection_id": "objections",
-             "project_id": "projects", "lot_id": "lots", "day": "days", "year": "years"}
+             "project_id": "projects", "lot_id": "lots", "day": "days", "year": "years",
+             "budget_project_id": "budget_projects", "plan_id": "plans"}
 _LAB: list[Lab] = []
 
 
@@ -213,6 +215,17 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
             "lots": [{"title": "台式计算机", "category_code": "A02010105",
                       "budget_fen": 100_000_000, "ceiling_fen": 95_000_000}]})
         assert project.status_code == 201, project.text
+        purchaser = {"Authorization": f"Bearer {parties['purchaser'].token}"}
+        await Catalog(services.sessions).import_csv(shipped_catalog_text())
+        budget = await http.post("/api/budget-projects", headers=purchaser, json={
+            "code": "2026-001", "name": "教学设备", "fiscal_year": 2026, "region_code": "440100",
+            "amount_fen": 500_000_000})
+        assert budget.status_code == 201, budget.text
+        plan = await http.post(f"/api/budget-projects/{budget.json()['id']}/plans",
+                               headers=purchaser, json={"name": "计算机",
+                                                        "category_code": "A020101",
+                                                        "amount_fen": 300_000_000})
+        assert plan.status_code == 201, plan.text
     tokens = await services.registry.list_tokens(parties["supplier"].user_id)
     ids.update({
         "auctions": [auction.json()["id"]],
@@ -224,6 +237,8 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
         "lots": [lot["id"] for lot in project.json()["lots"]],
         "days": ["2026-10-01", "2027-01-01"],
         "years": ["2026", "2027"],
+        "budget_projects": [budget.json()["id"]],
+        "plans": [plan.json()["id"]],
     })
     return parties, ids
 

@@ -74,13 +74,14 @@ _ANNOUNCEMENT = obj({"id": COUNT, "lot_id": nullable(ID), "kind": STRING, "title
                      "dates": {"type": "array", "items": DATE_VIEW}})
 _PROJECT = obj({
     "id": ID, "title": STRING, "title_en": STRING, "method": METHOD, "region_code": STRING,
-    "purchaser_org_id": ID, "agency_org_id": nullable(ID), "budget_fen": FEN,
-    "created_at_ms": MS, "lots": {"type": "array", "items": _LOT},
+    "purchaser_org_id": ID, "agency_org_id": nullable(ID), "plan_id": nullable(ID),
+    "budget_fen": FEN, "created_at_ms": MS, "lots": {"type": "array", "items": _LOT},
     "announcements": {"type": "array", "items": _ANNOUNCEMENT},
 })
 _RULE_ERRORS: Final = ("deadline_too_early", "documents_period_too_short", "method_needs_approval",
                        "ceiling_above_budget", "bond_too_high", "invalid_dates", "invalid_field",
-                       "missing_field", "reason_required", "qualification_incomplete")
+                       "missing_field", "reason_required", "qualification_incomplete",
+                      "intention_not_published", "intention_too_late")
 _LOT_ERRORS: Final = {403: ("not_your_project",), 404: ("lot_not_found",),
                       409: ("wrong_status", "concurrent_change"), 422: _RULE_ERRORS}
 
@@ -119,7 +120,8 @@ def _project_view(project: ProjectRow, lots: list[LotRow],
     return {"id": project.id, "title": project.title, "title_en": project.title_en,
             "method": project.method, "region_code": project.region_code,
             "purchaser_org_id": project.purchaser_org_id,
-            "agency_org_id": project.agency_org_id, "budget_fen": project.budget_fen,
+            "agency_org_id": project.agency_org_id, "plan_id": project.plan_id,
+            "budget_fen": project.budget_fen,
             "created_at_ms": project.created_at_ms, "lots": [_lot_view(r) for r in lots],
             "announcements": [_announcement_view(a) for a in announcements]}
 
@@ -161,11 +163,14 @@ def _lot_draft(raw: Any, index: int) -> LotDraft:
     "POST", "/api/projects",
     summary_zh="新建采购项目", summary_en="Create a procurement project",
     description="A purchaser's project with one or more lots, in draft. Lot terms are checked "
-                "at once: the ceiling within the budget (O87 12), the bond at most 2 % (Reg 33).",
+                "at once: the ceiling within the budget (O87 12), the bond at most 2 % (Reg 33). "
+                "With `plan_id` the project draws on that procurement plan of the purchaser's: "
+                "its budget fits in what the plan has left (`plan_exceeded`) and every lot's "
+                "category is the plan's or below it (`category_outside_plan`).",
     who="a purchaser",
     body=obj({"title": NAME, "title_en": STRING, "method": METHOD,
               "region_code": {"type": "string", "pattern": "^[1-8][0-9]{5}$"},
-              "agency_org_id": nullable(ID),
+              "agency_org_id": nullable(ID), "plan_id": nullable(ID),
               "lots": {"type": "array", "minItems": 1, "maxItems": 50, "items": _LOT_INPUT}},
              ["title", "method", "region_code", "lots"], closed=True),
     body_example={"title": "某市教育局计算机采购", "method": "open_tender", "region_code": "440100",
@@ -173,14 +178,17 @@ def _lot_draft(raw: Any, index: int) -> LotDraft:
                             "budget_fen": 100000000, "ceiling_fen": 95000000,
                             "bond_fen": 1000000}]},
     responses={201: Reply("the project", _PROJECT)},
-    errors={403: ("role_required",),
+    errors={403: ("role_required",), 404: ("plan_not_found",),
+            409: ("concurrent_change",),
             422: ("invalid_region", "invalid_category", "invalid_field", "missing_field",
-                  "ceiling_above_budget", "bond_too_high", "invalid_budget")},
+                  "ceiling_above_budget", "bond_too_high", "invalid_budget", "plan_exceeded",
+                  "category_outside_plan")},
 )
 async def create_project(request: Request) -> Response:
     principal = await require_principal(request)
     body = await read_json(request)
-    reject_unknown(body, ("title", "title_en", "method", "region_code", "agency_org_id", "lots"))
+    reject_unknown(body, ("title", "title_en", "method", "region_code", "agency_org_id",
+                          "plan_id", "lots"))
     lots = body.get("lots")
     if not isinstance(lots, list):
         raise ValidationError("lots: a list of lots", code="missing_field" if lots is None
@@ -190,19 +198,25 @@ async def create_project(request: Request) -> Response:
     if agency is not None and not (isinstance(agency, str) and 0 < len(agency) <= 64):
         raise ValidationError("agency_org_id: an organisation id", code="invalid_field",
                               field="agency_org_id")
+    plan_id = body.get("plan_id")
+    if plan_id is not None and not (isinstance(plan_id, str) and 0 < len(plan_id) <= 64):
+        raise ValidationError("plan_id: a plan id", code="invalid_field", field="plan_id")
     project, rows = await services_of(request).projects.create_project(
         principal, title=text_field(body, "title", required=True) or "",
         title_en=text_field(body, "title_en", required=False) or "",
         method=_choice(body, "method", Method),
         region_code=text_field(body, "region_code", required=True, max_length=6) or "",
-        lots=drafts, agency_org_id=agency)
+        lots=drafts, agency_org_id=agency, plan_id=plan_id)
     return json_response(_project_view(project, rows, []), 201)
 
 
 @ops.add(
     "GET", "/api/projects",
     summary_zh="采购项目列表", summary_en="List projects",
-    who="any authenticated user",
+    description="Region scoping: an administrator or supervisor lists the projects of its "
+                "region and below only; anyone else its own organisation's projects and every "
+                "published one.",
+    who="any authenticated user (scoped)",
     query=(QueryParam("region", {"type": "string", "pattern": "^[0-9]{0,6}$"},
                       "region code prefix (44: Guangdong, 4401: Guangzhou)"),
            LIMIT_PARAM, OFFSET_PARAM),
@@ -214,13 +228,13 @@ async def create_project(request: Request) -> Response:
     errors={422: ("invalid_field", "invalid_query")},
 )
 async def list_projects(request: Request) -> Response:
-    await require_principal(request)
+    principal = await require_principal(request)
     region = request.query_params.get("region", "")
     if not ((region.isascii() and region.isdigit()) or region == "") or len(region) > 6:
         raise ValidationError("region: up to six digits", code="invalid_field", field="region")
     page = page_of(request)
     rows, total = await services_of(request).projects.list_projects(
-        region_prefix=region, limit=page.limit, offset=page.offset)
+        region_prefix=region, limit=page.limit, offset=page.offset, principal=principal)
     return json_response({"items": [
         {"id": r.id, "title": r.title, "method": r.method, "region_code": r.region_code,
          "budget_fen": r.budget_fen, "created_at_ms": r.created_at_ms} for r in rows],
@@ -230,14 +244,16 @@ async def list_projects(request: Request) -> Response:
 @ops.add(
     "GET", "/api/projects/{project_id}",
     summary_zh="采购项目详情", summary_en="A project with its lots and announcements",
-    who="any authenticated user",
+    description="A project outside the caller's sight (see the list) is `project_not_found`, "
+                "as a missing one.",
+    who="any authenticated user (scoped)",
     responses={200: Reply("the project", _PROJECT)},
     errors={404: ("project_not_found",)},
 )
 async def get_project(request: Request) -> Response:
-    await require_principal(request)
+    principal = await require_principal(request)
     projects = services_of(request).projects
-    project, lots = await projects.project(request.path_params["project_id"])
+    project, lots = await projects.project(request.path_params["project_id"], principal)
     return json_response(_project_view(project, lots, await projects.announcements(project.id)))
 
 
@@ -247,8 +263,8 @@ async def get_project(request: Request) -> Response:
     description="What the law requires if the lot were published now with documents from "
                 "`documents_from_ms`: the announcement period (O87 16), the documents' minimum "
                 "period (O87 18) and the earliest deadline (GPL 35 / O74 29 / O74 45 / "
-                "财库〔2014〕214号 10), each with its article.",
-    who="any authenticated user",
+                "财库〔2014〕214号 10), each with its article. Scoped as the project is.",
+    who="any authenticated user (scoped)",
     query=(QueryParam("documents_from_ms", MS, "when the documents are first issued",
                       required=True),),
     responses={200: Reply("the dates", obj({"dates": {"type": "array", "items": DATE_VIEW}}))},
@@ -256,7 +272,7 @@ async def get_project(request: Request) -> Response:
                                                                 "missing_field")},
 )
 async def publication_plan(request: Request) -> Response:
-    await require_principal(request)
+    principal = await require_principal(request)
     raw = request.query_params.get("documents_from_ms")
     if raw is None:
         raise ValidationError("documents_from_ms is required", code="missing_field",
@@ -265,7 +281,7 @@ async def publication_plan(request: Request) -> Response:
         raise ValidationError("documents_from_ms: ms since the epoch", code="invalid_field",
                               field="documents_from_ms")
     services = services_of(request)
-    lot = await services.projects.lot(request.path_params["lot_id"])
+    lot = await services.projects.lot(request.path_params["lot_id"], principal)
     plan = plan_publication(await services.calendar.data(), Method(lot.method),
                             await services.clock.now_ms(), int(raw))
     return json_response({"dates": [date_view(d) for d in plan.dates]})
@@ -289,7 +305,10 @@ _LOT_RESULT = obj({"lot": _LOT, "events": {"type": "array", "items": STRING}})
     summary_zh="发布采购公告", summary_en="Publish the lot's announcement",
     description="Refused, with the rule, when the method needs approval (GPL 27), the deadline "
                 "is before the earliest legal day (`deadline_too_early` with `earliest_day`) or "
-                "the documents' period is short (O87 18).",
+                "the documents' period is short (O87 18). A lot of a project that draws on a "
+                "plan needs the plan's procurement intention published at least 30 days "
+                "before (财库〔2020〕10号: `intention_not_published`, `intention_too_late` with "
+                "`earliest_day`).",
     who="the project's purchaser or agency",
     body=obj({"documents_from_ms": MS, "documents_until_ms": MS, "deadline_ms": MS,
               "approval": STRING}, ["documents_from_ms", "documents_until_ms", "deadline_ms"],
