@@ -50,6 +50,7 @@ MODEL_MODULES: Final = (
     "market.calendar.store",
     "market.events.outbox",
     "market.projects.store",
+    "market.tendering.store",
 )
 
 _ATTEMPTS: Final = 3

@@ -31,6 +31,8 @@ from market.calendar import CalendarService, CalendarStore
 from market.events import Relay
 from market.projects.service import ProjectService
 from market.registry import Registry
+from market.tendering.service import TenderingService
+from market.tendering.store import DocumentFiles
 from web.db import upgrade_database
 
 __all__ = ["SERVICES_STATE_KEY", "TEST_CLOCK_KEY", "ServerClock", "Services", "build_openings",
@@ -105,6 +107,7 @@ class Services:
     calendar: CalendarService
     projects: ProjectService
     relay: Relay
+    tendering: TenderingService
 
     async def result_with_names(self, result: dict[str, Any]) -> dict[str, Any]:
         """Identities are revealed with the result: add each organisation's names."""
@@ -192,9 +195,11 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
     calendar = CalendarService(CalendarStore(sessions))
     projects = ProjectService(sessions, calendar, now_ms=clock.now_ms)
     relay = Relay(sessions, redis, now_ms=clock.now_ms)
+    tendering = TenderingService(sessions, projects, DocumentFiles(settings.data_dir),
+                                 now_ms=clock.now_ms)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
                         closer, platform_key, clock, openings, hall, backup, calendar, projects,
-                        relay)
+                        relay, tendering)
     await hub.start()
     closer.start()
     await hall.start()
