@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bidroom.backup import _data_files
 from bidroom.errors import BidroomError, ConflictError, ValidationError
 from market.calendar import BEIJING, CalendarService, CalendarStore
 from market.events import OutboxRow
@@ -116,6 +117,8 @@ async def test_the_platform_records_refund_dates_and_files_are_write_once(
     stored = tmp_path / v1.storage_path
     assert stored.read_bytes() == b"same bytes" and stored.stat().st_mode & 0o222 == 0
     assert not list((tmp_path / "tendering" / lot / ".incoming").iterdir())
+    (tmp_path / "tendering" / lot / ".incoming" / "upload-x.part").write_bytes(b"partial")
+    assert [name for name, _ in _data_files(tmp_path)] == [v1.storage_path]  # in `bidroom backup`
     clock.ms = at(date(2026, 9, 11), 10)
     got = await service.download(supplier(2), doc.id, 1, DownloadEvidence(
         "198.51.100.1", "10.0.0.2", None, "curl/8"))
