@@ -286,11 +286,15 @@ class TenderingService:
     async def documents(self, principal: Principal, lot_id: str) -> list[
             tuple[TenderDocumentRow, list[DocumentVersionRow]]]:
         """A lot's documents with their versions (newest last): for its managers, its
-        supervisors and any supplier (the contents need a registration)."""
-        _, project = await self._lot(lot_id)
-        if not (self.manages(principal, project) or self.oversees(principal, project)
-                or self.is_supplier(principal)):
-            raise _not_yours()
+        supervisors and, once the documents are issued, any supplier (the contents need a
+        registration)."""
+        lot, project = await self._lot(lot_id)
+        if not (self.manages(principal, project) or self.oversees(principal, project)):
+            if not self.is_supplier(principal):
+                raise _not_yours()
+            if (lot.status == "draft" or lot.documents_from_ms is None
+                    or await self._now_ms() < lot.documents_from_ms):
+                return []  # not issued yet: a supplier sees none (O87 18)
         with sql_errors("list tender documents"):
             async with self._sessions() as session:
                 docs = (await session.scalars(

@@ -97,6 +97,12 @@ async def test_documents_downloads_registration_and_bonds(app_client: Any, seed:
                                     headers=purchaser.headers)
     assert missing.status_code == 404 and code(missing) == "lot_not_found"
 
+    # a supplier sees no document before they are issued
+    unissued = await app_client.get(f"/api/lots/{lot}/documents", headers=d.headers)
+    assert unissued.status_code == 200 and unissued.json()["items"] == []
+    assert len((await app_client.get(f"/api/lots/{lot}/documents", headers=purchaser.headers)
+                ).json()["items"]) == 1
+
     # registration before publication: the lot takes none
     early = await app_client.post(f"/api/lots/{lot}/registrations", headers=a.headers)
     assert early.status_code == 409 and code(early) == "registration_not_open"
@@ -297,3 +303,71 @@ async def test_a_changed_file_is_never_served(app_client: Any, seed: Any) -> Non
     assert served.status_code == 409 and code(served) == "document_corrupted"
     listed = await app_client.get(f"/api/lots/{lot}/downloads", headers=purchaser.headers)
     assert listed.json()["total"] == 0  # nothing served, nothing recorded
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_client_is_recorded_and_scoping_holds(
+        app_client: Any, seed: Any) -> None:
+    await seed.set_clock(at(date(2026, 9, 11), 8))
+    await seed.services.registry.import_regions_csv(shipped_regions_text())
+    purchaser, a = await seed.purchaser(), await seed.supplier("甲公司")
+    gd_admin = await regional(seed, "platform", "广东省平台", "440000")
+    zj_admin = await regional(seed, "platform", "浙江省平台", "330000")
+    _, lot, _ = await project(app_client, purchaser)
+    params = {"title": "招标文件", "filename": "a.pdf"}
+    refused = await app_client.post(f"/api/lots/{lot}/documents", params=params, content=b"x",
+                                    headers=zj_admin.headers)
+    assert refused.status_code == 403 and code(refused) == "not_your_project"
+    up = await app_client.post(f"/api/lots/{lot}/documents", params=params, content=b"x",
+                               headers=gd_admin.headers)
+    assert up.status_code == 201
+    assert (await app_client.post(f"/api/lots/{lot}/publish", headers=purchaser.headers,
+                                  json=PUBLISH)).status_code == 200
+    assert (await app_client.post(f"/api/lots/{lot}/registrations", headers=a.headers, json={
+        "bond": {"method": "guarantee", "guarantee_number": "BH1",
+                 "guarantee_issuer": "中国银行"}})).status_code == 201
+    await seed.set_clock(at(date(2026, 9, 12), 10))
+    services = seed.services
+    services.settings = services.settings.replace(trusted_proxies="127.0.0.0/8")
+    got = await app_client.get(f"/api/documents/{up.json()['id']}/content", headers={
+        **a.headers, "X-Forwarded-For": "6.6.6.6, 198.51.100.7, 127.0.0.9"})
+    assert got.status_code == 200
+    rows = (await app_client.get(f"/api/lots/{lot}/downloads",
+                                 headers=gd_admin.headers)).json()["items"]
+    assert [(r["client_ip"], r["peer_ip"]) for r in rows] == [("198.51.100.7", "127.0.0.1")]
+    assert code(await app_client.get(f"/api/lots/{lot}/downloads",
+                                     headers=zj_admin.headers)) == "not_your_project"
+
+
+async def test_an_interrupted_upload_is_refused_and_leaves_nothing(http_app: Any,
+                                                                   seed: Any) -> None:
+    await seed.set_clock(at(date(2026, 9, 11), 8))
+    purchaser = await seed.purchaser()
+    import httpx
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=http_app),
+                                 base_url="http://test") as client:
+        _, lot, _ = await project(client, purchaser)
+    messages = [{"type": "http.request", "body": b"first part", "more_body": True},
+                {"type": "http.disconnect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": f"/api/lots/{lot}/documents",
+             "raw_path": f"/api/lots/{lot}/documents".encode(),
+             "query_string": b"title=t&filename=a.pdf", "root_path": "",
+             "headers": [(b"host", b"test"),
+                         (b"authorization", f"Bearer {purchaser.token}".encode())],
+             "client": ("127.0.0.1", 5000), "server": ("test", 80),
+             "state": dict(http_app.state._state)}
+    await http_app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert start["status"] == 422 and b"upload_incomplete" in body
+    files = seed.services.tendering.files.data_dir / "tendering" / lot
+    assert not [p for p in files.rglob("*") if p.is_file()]

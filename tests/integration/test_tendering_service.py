@@ -138,3 +138,20 @@ async def test_an_upload_over_the_limit_leaves_no_file(session_factory: Any,
     assert refused.value.code == "document_too_large"
     assert not [p for p in (tmp_path / "tendering").rglob("*") if p.is_file()]
     assert await _kinds(session_factory) == []
+
+
+async def test_two_concurrent_versions_make_one_and_the_other_is_told(
+        session_factory: Any, tmp_path: Path) -> None:
+    service, lot, _ = await _world(session_factory, tmp_path)
+    doc, _ = await service.upload_document(PURCHASER, lot, title="招标文件", filename="a.pdf",
+                                           content_type="", body=_body(b"v1"))
+    results = await asyncio.gather(*(
+        service.add_version(PURCHASER, doc.id, filename="a.pdf", content_type="",
+                            body=_body(f"v2 by {n}".encode())) for n in (1, 2)),
+        return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1, results
+    assert isinstance(failed[0], ConflictError) and failed[0].code == "concurrent_change"
+    docs = await service.documents(PURCHASER, lot)
+    assert [v.version for v in docs[0][1]] == [1, 2] and docs[0][0].current_version == 2
+    assert (await _kinds(session_factory)).count("tendering.document_published") == 2

@@ -184,7 +184,8 @@ async def upload_version(request: Request) -> Response:
 @ops.add(
     "GET", "/api/lots/{lot_id}/documents",
     summary_zh="招标文件列表", summary_en="A lot's tender documents",
-    description="Every document with its versions and their SHA-256 (no contents).",
+    description="Every document with its versions and their SHA-256 (no contents). A "
+                "supplier sees them once they are issued (`documents_from_ms`, O87 18).",
     who="the project's purchaser or agency, its supervisors (by region), any supplier",
     responses={200: Reply("the documents", obj({"items": {"type": "array",
                                                           "items": _DOCUMENT}}))},
