@@ -15,6 +15,8 @@ Redis                           live auction rooms (the only copy of their bids 
                                 ``crl.pem``, ``issued/``, ``revoked/``, imported ``roots/``
 ``DATA_DIR/openings/``          the sealed bids (``<opening>/<sha256>.cms``) and the bids
                                 their owners opened (``<opening>/opened/<supplier>/``)
+``DATA_DIR/tendering/``         the lots' tender documents (``<lot>/<sha256>.bin``,
+                                ``market.tendering.store``)
 ==============================  ==========================================================
 
 The archive is a gzip'd tar, mode 0600, with ``manifest.json`` first (format, version, time,
@@ -92,7 +94,7 @@ _CA_DIRS: Final = {
 _SCAN_COUNT: Final = 1000
 #: What a restore may write: the SQL and Redis copies, and only the data dir's known places.
 _RESTORABLE: Final = (SQLITE_MEMBER, PGDUMP_MEMBER, REDIS_MEMBER, f"data/{PLATFORM_KEY}",
-                      "data/ca/", "data/openings/")
+                      "data/ca/", "data/openings/", "data/tendering/")
 
 
 @dataclass
@@ -136,6 +138,12 @@ def _data_files(data_dir: Path) -> Iterator[tuple[str, Path]]:
                 for path in sorted(opened.rglob("*")):
                     if path.is_file():
                         yield f"openings/{opening.name}/{path.relative_to(opening)}", path
+    tendering = data_dir / "tendering"
+    if tendering.is_dir():
+        for lot in sorted(p for p in tendering.iterdir() if p.is_dir()):
+            for path in sorted(lot.glob("*.bin")):
+                if path.is_file():
+                    yield f"tendering/{lot.name}/{path.name}", path
 
 
 def _holds_private_key(path: Path) -> bool:
@@ -383,7 +391,7 @@ def restore_backup(archive: Path, settings: Settings) -> BackupSummary:
     """Restore ``archive`` into the data dir, database and Redis that ``settings`` name,
     which must be fresh (see the module doc)."""
     data_dir = settings.data_dir
-    for name in (PLATFORM_KEY, "ca", "openings", "bidroom.db"):
+    for name in (PLATFORM_KEY, "ca", "openings", "tendering", "bidroom.db"):
         if (data_dir / name).exists():
             raise ConflictError(f"{data_dir / name} exists: restore into a fresh data dir",
                                 code="restore_target_not_empty")

@@ -34,6 +34,10 @@ variable                       default            meaning
                                                   server closes the connection
 ``BIDROOM_TEST_CLOCK``         ``0``              ``1`` enables the test clock (test servers
                                                   only); only ``0`` and ``1`` are accepted
+``BIDROOM_TRUSTED_PROXIES``    (none)             comma-separated addresses or networks of
+                                                  reverse proxies whose ``X-Forwarded-For`` is
+                                                  believed (``10.0.0.0/8,127.0.0.1``); unset:
+                                                  a client's address is the TCP peer's
 =============================  =================  ==============================================
 
 Must not import: market, web, or any driver.
@@ -42,6 +46,7 @@ Must not import: market, web, or any driver.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -80,6 +85,7 @@ class Settings:
     ws_flood_limit: int = 50
     ws_flood_burst: int = 100
     test_clock: bool = False
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -243,6 +249,18 @@ def _test_clock(value: object) -> bool:
     raise _Bad("1 (on) or 0 (off)")
 
 
+def _networks(value: object) -> tuple[str, ...]:
+    """Addresses or networks (``10.0.0.0/8``), comma-separated or as a tuple; normalised."""
+    parts = value.split(",") if isinstance(value, str) else value
+    if not isinstance(parts, tuple | list):
+        raise _Bad("comma-separated IP addresses or networks")
+    try:
+        return tuple(str(ipaddress.ip_network(str(p).strip(), strict=False))
+                     for p in parts if str(p).strip())
+    except ValueError:
+        raise _Bad("comma-separated IP addresses or networks such as 10.0.0.0/8") from None
+
+
 _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "data_dir": ("BIDROOM_DATA_DIR", _path),
     "redis_url": ("BIDROOM_REDIS_URL", _redis_url),
@@ -258,6 +276,7 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "ws_flood_limit": ("BIDROOM_WS_FLOOD_LIMIT", _int_between(1)),
     "ws_flood_burst": ("BIDROOM_WS_FLOOD_BURST", _int_between(1)),
     "test_clock": ("BIDROOM_TEST_CLOCK", _test_clock),
+    "trusted_proxies": ("BIDROOM_TRUSTED_PROXIES", _networks),
 }
 
 

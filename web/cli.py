@@ -424,6 +424,8 @@ def _export_settings(settings: Settings) -> None:
             os.environ.pop(variable, None)
         elif isinstance(value, bool):
             os.environ[variable] = "1" if value else "0"
+        elif isinstance(value, tuple):
+            os.environ[variable] = ",".join(value)
         else:
             os.environ[variable] = str(value)
 
@@ -447,6 +449,9 @@ def _run_uvicorn(settings: Settings, log_level: str) -> int:
             lifespan="on",
             log_level=log_level,
             timeout_graceful_shutdown=10,
+            # the app decides whose X-Forwarded-For to believe (BIDROOM_TRUSTED_PROXIES,
+            # web.client_address): uvicorn's default would trust any from 127.0.0.1
+            proxy_headers=False,
         )
     except SystemExit as exc:  # uvicorn exits with 3 when the app fails to start
         return _exit_code(exc)

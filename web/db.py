@@ -52,6 +52,7 @@ MODEL_MODULES: Final = (
     "market.projects.store",
     "market.feed.store",
     "market.plans.store",
+    "market.tendering.store",
 )
 
 _ATTEMPTS: Final = 3

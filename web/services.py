@@ -33,6 +33,8 @@ from market.feed import FEED_GROUP, FEED_KINDS, Feed, FeedReconciler, FeedServic
 from market.plans.service import PlanService
 from market.projects.service import ProjectService
 from market.registry import Registry
+from market.tendering.service import TenderingService
+from market.tendering.store import DocumentFiles
 from web.db import upgrade_database
 
 __all__ = ["SERVICES_STATE_KEY", "TEST_CLOCK_KEY", "ServerClock", "Services", "build_feed",
@@ -109,6 +111,7 @@ class Services:
     relay: Relay
     feed: Feed  # the market's feed of the core (market.feed)
     plans: PlanService
+    tendering: TenderingService
 
     async def result_with_names(self, result: dict[str, Any]) -> dict[str, Any]:
         """Identities are revealed with the result: add each organisation's names."""
@@ -220,9 +223,11 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
                       clock)
     plans = PlanService(sessions, calendar, now_ms=clock.now_ms,
                         threshold_fen=projects.rules.open_tender_threshold_fen)
+    tendering = TenderingService(sessions, projects, DocumentFiles(settings.data_dir),
+                                 now_ms=clock.now_ms)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
                         closer, platform_key, clock, openings, hall, backup, calendar, projects,
-                        relay, feed, plans)
+                        relay, feed, plans, tendering)
     await hub.start()
     closer.start()
     await hall.start()

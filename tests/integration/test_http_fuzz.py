@@ -145,7 +145,8 @@ class Lab:
 _PATH_IDS = {"auction_id": "auctions", "opening_id": "openings", "user_id": "users",
              "token_id": "tokens", "supplier_id": "suppliers", "objection_id": "objections",
              "project_id": "projects", "lot_id": "lots", "day": "days", "year": "years",
-             "budget_project_id": "budget_projects", "plan_id": "plans"}
+             "budget_project_id": "budget_projects", "plan_id": "plans",
+             "document_id": "documents", "registration_id": "registrations"}
 _LAB: list[Lab] = []
 
 
@@ -226,6 +227,23 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
                                                         "category_code": "A020101",
                                                         "amount_fen": 300_000_000})
         assert plan.status_code == 201, plan.text
+        tender = await http.post("/api/projects", headers=purchaser, json={
+            "title": "某市第一中学打印机采购", "method": "open_tender", "region_code": "440100",
+            "lots": [{"title": "打印机", "category_code": "A02010105",
+                      "budget_fen": 100_000_000, "ceiling_fen": 95_000_000}]})
+        assert tender.status_code == 201, tender.text
+        tender_lot = tender.json()["lots"][0]["id"]
+        document = await http.post(f"/api/lots/{tender_lot}/documents", headers=purchaser,
+                                   params={"title": "招标文件", "filename": "招标文件.pdf"},
+                                   content=b"%PDF-1.7 tender documents")
+        assert document.status_code == 201, document.text
+        published = await http.post(f"/api/lots/{tender_lot}/publish", headers=purchaser, json={
+            "documents_from_ms": T0 + 60 * MIN, "documents_until_ms": T0 + 20 * 1440 * MIN,
+            "deadline_ms": T0 + 30 * 1440 * MIN})
+        assert published.status_code == 200, published.text
+        registration = await http.post(f"/api/lots/{tender_lot}/registrations", headers={
+            "Authorization": f"Bearer {parties['supplier'].token}"})
+        assert registration.status_code == 201, registration.text
     tokens = await services.registry.list_tokens(parties["supplier"].user_id)
     ids.update({
         "auctions": [auction.json()["id"]],
@@ -234,7 +252,9 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
         "tokens": [t.id for t in tokens],
         "objections": ["1", "0"],
         "projects": [project.json()["id"]],
-        "lots": [lot["id"] for lot in project.json()["lots"]],
+        "lots": [lot["id"] for lot in project.json()["lots"]] + [tender_lot],
+        "documents": [document.json()["id"]],
+        "registrations": [registration.json()["id"]],
         "days": ["2026-10-01", "2027-01-01"],
         "years": ["2026", "2027"],
         "budget_projects": [budget.json()["id"]],

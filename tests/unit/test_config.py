@@ -57,6 +57,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "BIDROOM_WS_FLOOD_LIMIT": "20",
         "BIDROOM_WS_FLOOD_BURST": "40",
         "BIDROOM_TEST_CLOCK": "1",
+        "BIDROOM_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1",
     }
     assert set(environ) == set(ENV_VARIABLES.values())
     settings = Settings.from_env(environ)
@@ -75,6 +76,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ws_flood_limit=20,
         ws_flood_burst=40,
         test_clock=True,
+        trusted_proxies=("10.0.0.0/8", "127.0.0.1/32"),
     )
 
 
@@ -129,6 +131,8 @@ def test_the_environment_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch)
         ("BIDROOM_TEST_CLOCK", "true"),
         ("BIDROOM_TEST_CLOCK", "yes"),
         ("BIDROOM_HOST", "local host"),
+        ("BIDROOM_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("BIDROOM_TRUSTED_PROXIES", "proxy.example"),
     ],
 )
 def test_a_bad_value_is_refused_with_a_message_naming_the_variable(
