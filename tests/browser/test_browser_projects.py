@@ -2,8 +2,9 @@
 integer fen stored exactly), the publication form with the statutory dates shown live with
 their articles (provisional in 2030, a year nobody has entered), a too-early deadline refused
 in words with its article and earliest legal day, the publication and its announcement, the
-language switch; the qualification review after an opening and the re-tender it leads to; the
-administrator's calendar page entering a day and declaring a year complete."""
+language switch; the qualification review after an opening, by the commissioned agency, and the
+re-tender it leads to; the administrator's calendar page entering a day and declaring a year
+complete."""
 
 from __future__ import annotations
 
@@ -123,6 +124,7 @@ async def test_qualification_fails_the_lot_then_retender(ui: BrowserSession) -> 
     acc = live.accounts
     project = await api_post(live, "purchaser", "/api/projects", {
         "title": "区图书馆书架采购", "method": "open_tender", "region_code": "440106",
+        "agency_org_id": acc["agency"].org_id,
         "lots": [{"title": "书架", "category_code": "A0501", "budget_fen": 50_000_000,
                   "ceiling_fen": 48_000_000}]})
     lot_id = project["lots"][0]["id"]
@@ -140,7 +142,8 @@ async def test_qualification_fails_the_lot_then_retender(ui: BrowserSession) -> 
     await projects.run(None, lot_id, lambda s, now: CloseBidding(deadline_ms, bidders))
     await projects.run(None, lot_id, lambda s, now: RecordOpening(deadline_ms + 1, bidders))
 
-    page = await ui.open_as("purchaser", f"/app/projects/{project['id']}")
+    # The commissioned agency runs the review (the purchaser could too).
+    page = await ui.open_as("agency", f"/app/projects/{project['id']}")
     card = page.locator(f'article[data-lot="{lot_id}"]')
     await expect(card.locator("[data-status]")).to_have_text("已开标")
     await expect(card.locator(".next-step")).to_contain_text("87号令第44条")

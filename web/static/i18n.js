@@ -704,7 +704,6 @@ const zh = {
   'pnew.region': '行政区划代码',
   'pnew.region.hint': '6 位数字，例如 440100（广州市）。',
   'pnew.agency': '委托代理机构（可选）',
-  'pnew.agency.none': '不委托（自行采购）',
   'pnew.add_lot': '增加一个包',
   'pnew.remove_lot': '删除此包',
   'pnew.submit': '保存项目（草稿）',
@@ -884,6 +883,7 @@ const zh = {
   'qual.v.reason': '不合格须说明理由（87号令第44条）。',
   'terminate.v.reason': '终止须说明理由。',
   'lot.err.reason_required': '须说明理由。',
+  'pnew.agency.hint': '代理机构的机构编号（org_…）；留空为自行采购。',
 };
 
 const en = {
@@ -1585,7 +1585,6 @@ const en = {
   'pnew.region': 'Region code',
   'pnew.region.hint': 'Six digits, e.g. 440100 (Guangzhou).',
   'pnew.agency': 'Commissioned agency (optional)',
-  'pnew.agency.none': 'None (the purchaser runs it)',
   'pnew.add_lot': 'Add a lot',
   'pnew.remove_lot': 'Remove this lot',
   'pnew.submit': 'Save the project (draft)',
@@ -1765,6 +1764,7 @@ const en = {
   'qual.v.reason': 'A fail needs its reason (O87 art. 44).',
   'terminate.v.reason': 'A termination needs its reason.',
   'lot.err.reason_required': 'A reason is required.',
+  'pnew.agency.hint': 'The agency\'s organisation id (org_…); empty when the purchaser runs it.',
 };
 
 export const DICTIONARIES = { zh, en };

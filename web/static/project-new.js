@@ -57,22 +57,26 @@ function addLot() {
   $('lots').append(lotFieldset(lotCount));
 }
 
+function lotLabel(n, key) {
+  return `${t('pnew.lot')} ${n} · ${t(key)}`;
+}
+
 function moneyError(code) {
   return t(`money.${code}`);
 }
 
-/** Read and check the form: {body, errors: [[field id, label key, message]]}. */
+/** Read and check the form: {body, errors: [[field id, label, message]]}. */
 function readForm() {
   const errors = [];
   const title = $('title').value.trim();
-  if (!title) errors.push(['title', 'pnew.title', t('v.title.required')]);
+  if (!title) errors.push(['title', t('pnew.title'), t('v.title.required')]);
   const region = $('region').value.trim();
-  if (!/^[1-8]\d{5}$/.test(region)) errors.push(['region', 'pnew.region', t('pnew.v.region')]);
+  if (!/^[1-8]\d{5}$/.test(region)) errors.push(['region', t('pnew.region'), t('pnew.v.region')]);
   const lots = [];
   for (const box of document.querySelectorAll('#lots fieldset.lot')) {
     const n = box.dataset.lot;
     const get = (name) => $(`lot${n}-${name}`).value.trim();
-    const err = (name, key, message) => errors.push([`lot${n}-${name}`, key, message]);
+    const err = (name, key, message) => errors.push([`lot${n}-${name}`, lotLabel(n, key), message]);
     const lot = { title: get('title'), category_code: get('category').toUpperCase(),
       bid_mode: get('bid_mode'), evaluation: get('evaluation') };
     if (!lot.title) err('title', 'pnew.lot.title', t('v.title.required'));
@@ -104,7 +108,7 @@ function readForm() {
   const body = { title, method: $('method').value, region_code: region, lots };
   const titleEn = $('title_en').value.trim();
   if (titleEn) body.title_en = titleEn;
-  if ($('agency').value) body.agency_org_id = $('agency').value;
+  if ($('agency').value.trim()) body.agency_org_id = $('agency').value.trim();
   return { body, errors };
 }
 
@@ -115,12 +119,12 @@ function showErrors(errors) {
   $('error-list').replaceChildren();
   $('error-summary').hidden = !errors.length;
   if (!errors.length) return;
-  for (const [field, labelKey, message] of errors) {
+  for (const [field, label, message] of errors) {
     const box = $(`${field}-error`);
     if (box) box.textContent = box.textContent ? `${box.textContent} ${message}` : message;
     const input = $(field);
     if (input) input.setAttribute('aria-invalid', 'true');
-    const link = el('a', { href: `#${field}` }, `${t(labelKey)}：${message}`);
+    const link = el('a', { href: `#${field}` }, `${label}：${message}`);
     link.addEventListener('click', (event) => {
       event.preventDefault();
       if ($(field)) $(field).focus();
@@ -137,16 +141,16 @@ function serverErrors(err) {
     const box = document.querySelectorAll('#lots fieldset.lot')[Number(lot[1])];
     const n = box ? box.dataset.lot : '1';
     const name = err.code === 'invalid_category' ? 'category' : 'title';
-    return [[`lot${n}-${name}`, `pnew.lot.${name}`, refusalText(err)]];
+    return [[`lot${n}-${name}`, lotLabel(n, `pnew.lot.${name}`), refusalText(err)]];
   }
   if (['ceiling_above_budget', 'bond_too_high', 'invalid_budget'].includes(err.code)) {
     const name = err.code === 'bond_too_high' ? 'bond' : 'ceiling';
-    return [[`lot1-${name}`, `pnew.lot.${name}`, refusalText(err)]];
+    return [[`lot1-${name}`, lotLabel(1, `pnew.lot.${name}`), refusalText(err)]];
   }
   if (field === 'region_code' || err.code === 'invalid_region') {
-    return [['region', 'pnew.region', refusalText(err)]];
+    return [['region', t('pnew.region'), refusalText(err)]];
   }
-  return [['title', 'pnew.title', refusalText(err)]];
+  return [['title', t('pnew.title'), refusalText(err)]];
 }
 
 async function onSubmit(event) {
@@ -164,16 +168,12 @@ async function onSubmit(event) {
     $('project-status').textContent = '';
     button.disabled = false;
     if (err instanceof ApiError && err.status > 0) showErrors(serverErrors(err));
-    else showErrors([['title', 'pnew.title', t('err.network_error')]]);
+    else showErrors([['title', t('pnew.title'), t('err.network_error')]]);
   }
 }
 
 function renderAgencies() {
-  const select = $('agency');
-  const chosen = select.value;
-  for (const option of [...select.options].slice(1)) option.remove();
-  for (const a of agencies) select.append(el('option', { value: a.id }, orgName(a)));
-  select.value = chosen;
+  $('agency-list').replaceChildren(...agencies.map((a) => el('option', { value: a.id }, orgName(a))));
 }
 
 async function suggest(input, list, path, suffix = '') {

@@ -50,7 +50,7 @@ function fact(labelKey, value, attrs = {}) {
 }
 
 function lotFacts(lot) {
-  return el('dl', { class: 'kv lot-facts' },
+  return el('dl', { class: 'lot-facts' },
     fact('f.method', t(`method.${lot.method}`)),
     fact('f.category', el('span', { class: 'mono' }, lot.category_code)),
     fact('f.budget', el('span', { class: 'num' }, yuan(lot.budget_fen))),
