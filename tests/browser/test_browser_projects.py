@@ -2,9 +2,9 @@
 integer fen stored exactly), the publication form with the statutory dates shown live with
 their articles (provisional in 2030, a year nobody has entered), a too-early deadline refused
 in words with its article and earliest legal day, the publication and its announcement, the
-language switch; the qualification review after an opening, by the commissioned agency, and the
-re-tender it leads to; the administrator's calendar page entering a day and declaring a year
-complete."""
+language switch; a bid-affecting correction that moves the deadline (O87 27); the qualification
+review after an opening, by the commissioned agency, and the re-tender it leads to; the
+administrator's calendar page entering a day and declaring a year complete."""
 
 from __future__ import annotations
 
@@ -212,3 +212,42 @@ async def test_calendar_enter_a_day_and_declare_a_year(ui: BrowserSession) -> No
     await expect(row).to_have_count(0)
     await page.locator("#lang-toggle").click()
     await expect(page.locator("#days-heading")).to_have_text("Holidays and make-up days of 2030")
+
+
+async def test_a_bid_affecting_correction_moves_the_deadline(ui: BrowserSession) -> None:
+    live = ui.live
+    project = await api_post(live, "purchaser", "/api/projects", {
+        "title": "区医院空调维保采购", "method": "open_tender", "region_code": "440104",
+        "lots": [{"title": "空调维保", "category_code": "C", "budget_fen": 30_000_000,
+                  "ceiling_fen": 30_000_000}]})
+    lot_id = project["lots"][0]["id"]
+    docs_from = T0 + HOUR
+    plan = await api_get(live, "purchaser",
+                         f"/api/lots/{lot_id}/plan?documents_from_ms={docs_from}")
+    deadline = max(d["day"] for d in plan["dates"])
+    deadline_ms = int(datetime.fromisoformat(f"{deadline}T09:30:00+08:00").timestamp() * 1000)
+    await api_post(live, "purchaser", f"/api/lots/{lot_id}/publish", {
+        "documents_from_ms": docs_from, "documents_until_ms": deadline_ms,
+        "deadline_ms": deadline_ms})
+    # Ten days before the deadline a bid-affecting correction leaves less than 15 (O87 27).
+    now = deadline_ms - 10 * DAY
+    await live.set_clock(now)
+    today = datetime.fromtimestamp((now + SHANGHAI_MS) / 1000, tz=UTC).strftime("%Y-%m-%d")
+    moved_to = (await api_get(
+        live, "purchaser", f"/api/calendar/dates?period=correction_notice&from={today}"))["day"]
+    assert moved_to > deadline
+
+    page = await ui.open_as("purchaser", f"/app/projects/{project['id']}")
+    card = page.locator(f'article[data-lot="{lot_id}"]')
+    await expect(card.locator(f"#correction-moves-{lot_id}")).to_have_text(
+        f"今天发布影响投标的更正，投标截止将顺延至 {weekday_zh(moved_to)}"
+        "（87号令第27条：距截止不少于15日）。")
+    await card.get_by_label("更正内容可能影响投标文件编制").check()
+    await card.get_by_role("button", name="发布更正公告").click()
+    await expect(card.locator(f"#deadline-{lot_id}")).to_have_text(f"{moved_to} 09:30:00")
+    await expect(card.locator(f"#status-{lot_id}")).to_have_text(
+        f"更正公告已发布，投标截止改为 {moved_to} 09:30:00（87号令第27条）。")
+    correction = page.locator('#announcements li[data-kind="correction"]')
+    await expect(correction).to_contain_text("更正公告")
+    await expect(correction.locator('li[data-period="correction_notice"]')).to_contain_text(
+        "87号令第27条")
