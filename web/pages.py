@@ -17,6 +17,10 @@ Routes:
 ``GET /app/auctions/{auction_id}/result``     the result of a closed auction
 ``GET /app/openings/{opening_id}``            the opening hall (开标大厅), every party
 ``GET /app/openings/{opening_id}/record``     the signed opening record after 唱标
+``GET /app/projects``                         procurement projects (purchaser, agency)
+``GET /app/projects/new``                     a new project with its lots (purchaser)
+``GET /app/projects/{project_id}``            a project: each lot's next legal step
+``GET /app/calendar``                         the statutory calendar's year (admin enters)
 ``GET /static/…``                             CSS and JavaScript modules
 ``GET /api/demo/accounts``                    the demo's accounts, only in a ``bidroom demo`` dir
 ============================================  ==========================================
@@ -68,6 +72,10 @@ PAGES: dict[str, str] = {
     "/auctions/{auction_id}/result": "result.html",
     "/openings/{opening_id}": "hall.html",
     "/openings/{opening_id}/record": "record.html",
+    "/projects": "projects.html",
+    "/projects/new": "project-new.html",
+    "/projects/{project_id}": "project.html",
+    "/calendar": "calendar.html",
 }
 
 

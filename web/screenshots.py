@@ -11,7 +11,9 @@ downloaded). It waits for that auction to close and photographs the result. Abou
 Pages: sign-in (token, CA certificate, demo accounts), the list, the create form, the supplier's
 room (desktop, phone, English), the watch room with its chart, the result; and, with the demo's
 certificates, an opening of its own: the hall after a decryption in the page, the hall after
-唱标 with an objection, and the signed record.
+唱标 with an objection, and the signed record; the procurement pages: the project list, the
+new-project form, a project's plan with a refused deadline, the project after publication (and
+in English), and the administrator's calendar for next year.
 """
 
 from __future__ import annotations
@@ -278,6 +280,82 @@ class OpeningScene:
         await shooter.shoot(supplier, "opening-record")
 
 
+async def _projects(shooter: Shooter) -> None:
+    """The procurement pages: the project list, the new-project form, a project whose first
+    lot's deadline is refused as too early (the plan's dates with their articles), the same
+    project after publication with its announcement, in English, and the admin's calendar for
+    next year (not known yet: the provisional banner) with one day entered."""
+    from playwright.async_api import expect
+
+    base, demo = shooter.demo.base, shooter.demo
+    purchaser, agency = demo.account("purchaser"), demo.account("agency")
+    _http("POST", f"{base}/api/projects", purchaser["token"], {
+        "title": "西湖区教育局办公家具采购", "title_en": "Office furniture", "method": "inquiry",
+        "region_code": "330106", "lots": [{"title": "办公桌椅", "category_code": "A0501",
+                                           "budget_fen": 28_000_000, "ceiling_fen": 27_500_000}]})
+    page = await shooter.page(purchaser["token"], height=900)
+    await page.goto(f"{base}/app/projects/new")
+    await page.fill("#title", "西湖区中小学计算机教室设备采购项目")
+    await page.fill("#title_en", "Computer classrooms for Xihu schools")
+    await page.fill("#region", "330106")
+    await page.fill("#agency", agency["org_id"])
+    await page.fill("#lot1-title", "台式计算机 480 台")
+    await page.fill("#lot1-category", "A02010105")
+    await page.fill("#lot1-budget", "2,880,000")
+    await page.fill("#lot1-ceiling", "2,850,000.50")
+    await page.fill("#lot1-bond", "57600")
+    await page.click("#add-lot")
+    await page.fill("#lot2-title", "激光打印机 60 台")
+    await page.fill("#lot2-category", "A020210")
+    await page.fill("#lot2-budget", "180000")
+    await page.fill("#lot2-ceiling", "185000")
+    await page.click("#project-submit")
+    await expect(page.locator("#error-summary")).to_be_visible()
+    await shooter.shoot(page, "project-new")
+    await page.fill("#lot2-ceiling", "176000")
+    await page.click("#project-submit")
+    await expect(page.locator("article.lot-card")).to_have_count(2, timeout=20_000)
+    lot = await page.locator("article.lot-card").first.get_attribute("data-lot")
+    card = page.locator(f'article[data-lot="{lot}"]')
+    await expect(card.locator('li[data-period="bid_deadline"]')).to_be_visible()
+    start = await card.locator(f"#from-{lot}").input_value()
+    day = start[:10]
+    await card.locator(f"#until-{lot}").fill(f"{day}T17:00")
+    await card.locator(f"#deadline-input-{lot}").fill(f"{day}T17:30")
+    await card.locator(f"#publish-submit-{lot}").click()
+    await expect(card.locator(f"#status-{lot}")).to_contain_text("最早可为")
+    await shooter.shoot(page, "project-plan")
+    await card.locator(f"#earliest-{lot}").click()
+    await card.locator(f"#publish-submit-{lot}").click()
+    await expect(card.locator("[data-status]")).to_have_text("已发布公告")
+    await expect(page.locator(f"#correction-moves-{lot}")).to_be_visible()
+    await shooter.shoot(page, "project-announced")
+    url = page.url
+    english = await shooter.page(agency["token"], lang="en", height=900)
+    await english.goto(url)
+    await expect(english.locator(f'article[data-lot="{lot}"] [data-status]')).to_have_text(
+        "Announced")
+    await shooter.shoot(english, "project-en")
+    listing = await shooter.page(purchaser["token"])
+    await listing.goto(f"{base}/app/projects")
+    await expect(listing.locator("li[data-project]")).to_have_count(2)
+    await shooter.shoot(listing, "projects")
+
+    admin = await shooter.page(demo.account("admin")["token"], height=900)
+    now = _http("GET", f"{base}/api/time")["server_time_ms"]
+    year = time.gmtime(now / 1000 + 8 * 3600).tm_year + 1
+    await admin.goto(f"{base}/app/calendar?year={year}")
+    await expect(admin.locator('#banners [data-banner="unknown"]')).to_be_visible()
+    await admin.fill("#entry-day", f"{year}-01-01")
+    await admin.fill("#entry-name", "元旦")
+    await admin.click("#entry-submit")
+    await expect(admin.locator(f'#days tr[data-day="{year}-01-01"]')).to_be_visible()
+    await shooter.shoot(admin, "calendar")
+    # Leave the demo's calendar as it was (the year stays unknown).
+    await admin.locator(f'button[data-remove="{year}-01-01"]').click()
+    await expect(admin.locator(f'#days tr[data-day="{year}-01-01"]')).to_have_count(0)
+
+
 async def _run(out: Path, chromium: str, demo: DemoServer, work: Path) -> list[Path]:
     from playwright.async_api import async_playwright, expect
 
@@ -374,6 +452,7 @@ async def _run(out: Path, chromium: str, demo: DemoServer, work: Path) -> list[P
             await shooter.shoot(watch, "result")
             if scene.opening_id:
                 await scene.shoot(shooter)
+            await _projects(shooter)
             if shooter.errors:
                 raise RuntimeError(f"JavaScript errors in the pages: {shooter.errors}")
             return shooter.made

@@ -60,6 +60,10 @@ function renderHeader(user, nav) {
   if (user) {
     const links = [['auctions', '/app/auctions', t('nav.auctions')]];
     if (canCreate(user)) links.push(['create', '/app/auctions/new', t('nav.create')]);
+    if (['purchaser', 'agency', 'supervisor', 'admin'].some((r) => user.roles.includes(r))) {
+      links.push(['projects', '/app/projects', t('nav.projects')]);
+    }
+    if (user.roles.includes('admin')) links.push(['calendar', '/app/calendar', t('nav.calendar')]);
     header.append(el('nav', { 'aria-label': t('nav.label') },
       links.map(([key, href, label]) => el('a', {
         href, 'aria-current': key === nav ? 'page' : null,
