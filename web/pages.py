@@ -21,6 +21,9 @@ Routes:
 ``GET /app/projects/new``                     a new project with its lots (purchaser)
 ``GET /app/projects/{project_id}``            a project: each lot's next legal step
 ``GET /app/calendar``                         the statutory calendar's year (admin enters)
+``GET /app/budgets``                          budget projects, plans, intentions, splitting flags
+``GET /app/bids``                             the supplier's tenders: published projects' lots
+``GET /app/bids/{project_id}``                register with a bond, download the documents
 ``GET /static/…``                             CSS and JavaScript modules
 ``GET /api/demo/accounts``                    the demo's accounts, only in a ``bidroom demo`` dir
 ============================================  ==========================================
@@ -76,6 +79,9 @@ PAGES: dict[str, str] = {
     "/projects/new": "project-new.html",
     "/projects/{project_id}": "project.html",
     "/calendar": "calendar.html",
+    "/budgets": "budgets.html",
+    "/bids": "bids.html",
+    "/bids/{project_id}": "bid.html",
 }
 
 

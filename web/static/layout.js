@@ -63,6 +63,10 @@ function renderHeader(user, nav) {
     if (['purchaser', 'agency', 'supervisor', 'admin'].some((r) => user.roles.includes(r))) {
       links.push(['projects', '/app/projects', t('nav.projects')]);
     }
+    if (['purchaser', 'supervisor', 'admin'].some((r) => user.roles.includes(r))) {
+      links.push(['budgets', '/app/budgets', t('nav.budgets')]);
+    }
+    if (user.roles.includes('supplier')) links.push(['bids', '/app/bids', t('nav.bids')]);
     if (user.roles.includes('admin')) links.push(['calendar', '/app/calendar', t('nav.calendar')]);
     header.append(el('nav', { 'aria-label': t('nav.label') },
       links.map(([key, href, label]) => el('a', {

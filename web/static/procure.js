@@ -1,6 +1,7 @@
 // What the procurement pages share (projects, a project, the calendar): the names of methods
 // and states, articles in words, a statutory date with its rule, and a refusal in words.
 
+import { dateTime, yuan } from './format.js';
 import { lang, t } from './i18n.js';
 import { el } from './layout.js';
 
@@ -87,4 +88,36 @@ export function atBeijing(day, hh, mm = 0) {
 
 export function projectTitle(project) {
   return lang() === 'en' && project.title_en ? project.title_en : project.title;
+}
+
+function fact(labelKey, value, attrs = {}) {
+  return el('div', attrs, el('dt', {}, t(labelKey)), el('dd', {}, value));
+}
+
+/** A lot's terms and dates as label/value pairs. */
+export function lotFacts(lot) {
+  return el('dl', { class: 'lot-facts' },
+    fact('f.method', t(`method.${lot.method}`)),
+    fact('f.category', el('span', { class: 'mono' }, lot.category_code)),
+    fact('f.budget', el('span', { class: 'num' }, yuan(lot.budget_fen))),
+    fact('f.ceiling', el('span', { class: 'num' }, yuan(lot.ceiling_fen))),
+    fact('f.bond', el('span', { class: 'num' }, yuan(lot.bond_fen))),
+    fact('f.bid_mode', t(`bid_mode.${lot.bid_mode}`)),
+    fact('f.evaluation', t(`evaluation.${lot.evaluation}`)),
+    lot.announced_at_ms ? fact('f.announced', el('span', { class: 'num' }, dateTime(lot.announced_at_ms))) : null,
+    lot.documents_from_ms ? fact('f.documents', el('span', { class: 'num' },
+      `${dateTime(lot.documents_from_ms)} — ${dateTime(lot.documents_until_ms)}`)) : null,
+    lot.deadline_ms ? fact('f.deadline', el('b', { class: 'num', id: `deadline-${lot.id}` }, dateTime(lot.deadline_ms))) : null,
+    lot.rounds > 1 ? fact('f.round', String(lot.rounds)) : null);
+}
+
+/** An announcement with its statutory dates. */
+export function announcementItem(a) {
+  return el('li', { 'data-announcement': a.id, 'data-kind': a.kind },
+    el('div', { class: 'top' },
+      el('span', { class: 'badge phase-scheduled' }, t(`ann.${a.kind}`, {}, a.kind)),
+      el('b', {}, a.title),
+      el('span', { class: 'sub num' }, t('ann.published', { time: dateTime(a.published_at_ms) }))),
+    el('p', {}, a.body),
+    a.dates.length ? el('ul', { class: 'plan' }, a.dates.map((d) => dateItem(d))) : null);
 }

@@ -4,9 +4,11 @@
 // (format.js parseYuan: never through a float). The form checks what the server checks at
 // creation (the ceiling within the budget, O87 12; the bond at most 2 % of it, Reg 33) so every
 // problem shows at once; the server's own refusal shows with its words and article.
+// The project may draw on one of the purchaser's procurement plans (plan_id; ?plan=… preselects
+// it, the budgets page links here so).
 
 import { api, ApiError } from './api.js';
-import { parseYuan } from './format.js';
+import { parseYuan, yuan } from './format.js';
 import { onLangChange, t } from './i18n.js';
 import { el, initPage, orgName, showFatal } from './layout.js';
 import { refusalText } from './procure.js';
@@ -15,6 +17,7 @@ const $ = (id) => document.getElementById(id);
 let lotCount = 0;
 let lastErrors = null;
 let agencies = [];
+let plans = []; // [{plan, budget}] of the purchaser's budget projects
 
 function lotFieldset(n) {
   const id = (name) => `lot${n}-${name}`;
@@ -109,6 +112,7 @@ function readForm() {
   const titleEn = $('title_en').value.trim();
   if (titleEn) body.title_en = titleEn;
   if ($('agency').value.trim()) body.agency_org_id = $('agency').value.trim();
+  if ($('plan').value) body.plan_id = $('plan').value;
   return { body, errors };
 }
 
@@ -147,6 +151,11 @@ function serverErrors(err) {
     const name = err.code === 'bond_too_high' ? 'bond' : 'ceiling';
     return [[`lot1-${name}`, lotLabel(1, `pnew.lot.${name}`), refusalText(err)]];
   }
+  if (['plan_exceeded', 'plan_not_found', 'category_outside_plan'].includes(err.code) || field === 'plan_id') {
+    const extra = err.details.remaining_fen !== undefined
+      ? ` ${t('plan.remaining_is', { amount: yuan(err.details.remaining_fen) })}` : '';
+    return [['plan', t('pnew.plan'), refusalText(err) + extra]];
+  }
   if (field === 'region_code' || err.code === 'invalid_region') {
     return [['region', t('pnew.region'), refusalText(err)]];
   }
@@ -170,6 +179,27 @@ async function onSubmit(event) {
     if (err instanceof ApiError && err.status > 0) showErrors(serverErrors(err));
     else showErrors([['title', t('pnew.title'), t('err.network_error')]]);
   }
+}
+
+function renderPlans() {
+  const select = $('plan');
+  const chosen = select.value || new URLSearchParams(location.search).get('plan') || '';
+  select.replaceChildren(el('option', { value: '' }, t('pnew.plan.none')),
+    ...plans.map(({ plan, budget }) => el('option', { value: plan.id, selected: plan.id === chosen || null },
+      t('pnew.plan.option', { name: plan.name, category: plan.category_code, remaining: yuan(plan.remaining_fen),
+        budget: budget.code }))));
+  const picked = plans.find(({ plan }) => plan.id === select.value);
+  if (picked && !$('region').value) $('region').value = picked.budget.region_code;
+  if (picked && $('lot1-category') && !$('lot1-category').value) $('lot1-category').value = picked.plan.category_code;
+}
+
+async function loadPlans() {
+  try {
+    const budgets = (await api('/api/budget-projects?limit=200')).items;
+    const details = await Promise.all(budgets.map((b) => api(`/api/budget-projects/${encodeURIComponent(b.id)}`)));
+    plans = details.flatMap((d) => d.plans.map((plan) => ({ plan, budget: d })));
+  } catch { plans = []; }
+  renderPlans();
 }
 
 function renderAgencies() {
@@ -200,7 +230,10 @@ async function main() {
       suggest(event.target, $('category-list'), '/api/catalog/categories?q=', '&limit=20');
     }
   });
+  $('plan').addEventListener('change', renderPlans);
+  await loadPlans();
   onLangChange(() => {
+    renderPlans();
     renderAgencies();
     if (lastErrors && lastErrors.length) showErrors(readForm().errors);
   });

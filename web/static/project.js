@@ -1,7 +1,8 @@
 // A procurement project: its lots with their state and, for each lot, the step the law
 // requires next and by when (GET /api/projects/{id}); the forms of those steps (publish,
 // correct, qualification, terminate, re-tender: POST /api/lots/{id}/…); the project's
-// announcements with their statutory dates.
+// announcements with their statutory dates; per lot, its tender documents (upload, versions,
+// SHA-256), the registrations with their bonds and the recorded downloads (tender.js).
 //
 // Every statutory date comes from the server's calendar (GET /api/lots/{id}/plan,
 // GET /api/calendar/dates) with its rule and article; the page computes none itself.
@@ -12,9 +13,10 @@ import { dateTime, fromLocalInput, toLocalInput, yuan } from './format.js';
 import { onLangChange, t } from './i18n.js';
 import { el, initPage, orgName, setBanner, showFatal } from './layout.js';
 import {
-  ENDED, METHODS, articleText, atBeijing, beijingDay, dateItem, dayText, projectTitle,
-  refusalText,
+  ENDED, METHODS, announcementItem, articleText, atBeijing, beijingDay, dateItem, dayText,
+  lotFacts, projectTitle, refusalText,
 } from './procure.js';
+import { bondText, documentsTable, downloadFile, refundText, uploadFile } from './tender.js';
 
 const $ = (id) => document.getElementById(id);
 const HOUR = 3600 * 1000;
@@ -23,6 +25,9 @@ let user = null;
 let project = null;
 let serverOffset = 0;
 let suppliers = new Map();
+// Per lot: its documents, registrations and downloads as last fetched, and the upload's answer.
+const tendering = new Map();
+const OPEN_FOR_DOCUMENTS = new Set(['draft', 'announced', 'bidding']);
 // Per lot: what the user typed and the plan shown, kept across a language switch.
 const drafts = new Map();
 const notes = new Map();
@@ -43,26 +48,6 @@ function mayManage() {
 function supplierName(id) {
   const s = suppliers.get(id);
   return s ? orgName(s) : id;
-}
-
-function fact(labelKey, value, attrs = {}) {
-  return el('div', attrs, el('dt', {}, t(labelKey)), el('dd', {}, value));
-}
-
-function lotFacts(lot) {
-  return el('dl', { class: 'lot-facts' },
-    fact('f.method', t(`method.${lot.method}`)),
-    fact('f.category', el('span', { class: 'mono' }, lot.category_code)),
-    fact('f.budget', el('span', { class: 'num' }, yuan(lot.budget_fen))),
-    fact('f.ceiling', el('span', { class: 'num' }, yuan(lot.ceiling_fen))),
-    fact('f.bond', el('span', { class: 'num' }, yuan(lot.bond_fen))),
-    fact('f.bid_mode', t(`bid_mode.${lot.bid_mode}`)),
-    fact('f.evaluation', t(`evaluation.${lot.evaluation}`)),
-    lot.announced_at_ms ? fact('f.announced', el('span', { class: 'num' }, dateTime(lot.announced_at_ms))) : null,
-    lot.documents_from_ms ? fact('f.documents', el('span', { class: 'num' },
-      `${dateTime(lot.documents_from_ms)} — ${dateTime(lot.documents_until_ms)}`)) : null,
-    lot.deadline_ms ? fact('f.deadline', el('b', { class: 'num', id: `deadline-${lot.id}` }, dateTime(lot.deadline_ms))) : null,
-    lot.rounds > 1 ? fact('f.round', String(lot.rounds)) : null);
 }
 
 /** The next step's words: what the law requires and by when. */
@@ -323,6 +308,158 @@ function terminateForm(lot) {
       el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'danger', id: `terminate-submit-${lot.id}` }, t('terminate.submit')))));
 }
 
+
+// ---------------------------------------------------------------- documents, registrations, downloads
+
+function mayReadTendering() {
+  return mayManage() || (!!user && user.roles.includes('supervisor'));
+}
+
+async function loadTendering(lot) {
+  const id = encodeURIComponent(lot.id);
+  const entry = tendering.get(lot.id) || { upload: null };
+  try {
+    const [docs, regs, downloads] = await Promise.all([
+      api(`/api/lots/${id}/documents`), api(`/api/lots/${id}/registrations`),
+      api(`/api/lots/${id}/downloads?limit=200`)]);
+    Object.assign(entry, { docs: docs.items, regs: regs.items, downloads: downloads.items,
+      total: downloads.total, error: null });
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    entry.error = err;
+  }
+  tendering.set(lot.id, entry);
+  renderTendering(lot);
+}
+
+function setUpload(lot, kind, text) {
+  const entry = tendering.get(lot.id) || {};
+  entry.upload = { kind, text };
+  tendering.set(lot.id, entry);
+  const box = $(`upload-status-${lot.id}`);
+  if (box) {
+    box.className = `notice ${kind}`;
+    box.setAttribute('role', kind === 'bad' ? 'alert' : 'status');
+    box.textContent = text();
+  }
+}
+
+async function upload(lot, file, { documentId, title }) {
+  setUpload(lot, 'info', () => t('doc.uploading', { name: file.name }));
+  try {
+    const doc = await uploadFile(file, { lotId: lot.id, documentId, title });
+    const v = doc.versions[doc.versions.length - 1];
+    setUpload(lot, 'ok', () => t('doc.uploaded_sha', { title: doc.title, version: v.version, sha: v.sha256 }));
+    await loadTendering(lot);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    setUpload(lot, 'bad', () => refusalText(err));
+  }
+}
+
+async function download(lot, doc, version) {
+  try {
+    const got = await downloadFile(doc.id, version.version);
+    setUpload(lot, got.matches ? 'ok' : 'bad', () => t(got.matches ? 'doc.verified' : 'doc.mismatch',
+      { name: got.filename, sha: got.actual }));
+    await loadTendering(lot);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    setUpload(lot, 'bad', () => refusalText(err));
+  }
+}
+
+function uploadForm(lot, docs) {
+  const title = el('input', { id: `doc-title-${lot.id}`, type: 'text', maxlength: 200, value: t('doc.default_title') });
+  const file = el('input', { id: `doc-file-${lot.id}`, type: 'file' });
+  const target = el('select', { id: `doc-target-${lot.id}` },
+    el('option', { value: '' }, t('doc.new_document')),
+    docs.map((d) => el('option', { value: d.id }, t('doc.new_version_of', { title: d.title, next: d.current_version + 1 }))));
+  return el('form', { class: 'step-form', id: `upload-${lot.id}`, novalidate: true,
+    onsubmit: (event) => {
+      event.preventDefault();
+      const chosen = file.files && file.files[0];
+      if (!chosen) {
+        setUpload(lot, 'bad', () => t('doc.v.file'));
+        return;
+      }
+      if (!target.value && !title.value.trim()) {
+        setUpload(lot, 'bad', () => t('doc.v.title'));
+        return;
+      }
+      upload(lot, chosen, { documentId: target.value || null, title: title.value.trim() });
+    } },
+    el('h5', {}, t('doc.upload_heading')),
+    el('div', { class: 'cols' },
+      field(`doc-target-${lot.id}`, 'doc.target', target),
+      field(`doc-title-${lot.id}`, 'doc.title', title),
+      field(`doc-file-${lot.id}`, 'doc.file', file, 'doc.file.hint')),
+    el('div', { class: 'actions' }, el('button', { type: 'submit', id: `upload-submit-${lot.id}` }, t('doc.upload'))));
+}
+
+function registrationsTable(regs) {
+  if (!regs.length) return el('p', { class: 'empty' }, t('reg.none'));
+  return el('div', { class: 'table-wrap' }, el('table', { class: 'registrations' },
+    el('thead', {}, el('tr', {}, el('th', {}, t('reg.supplier')), el('th', {}, t('reg.round')),
+      el('th', {}, t('reg.status')), el('th', {}, t('reg.at')), el('th', {}, t('reg.bond')),
+      el('th', {}, t('reg.refund')))),
+    el('tbody', {}, regs.map((r) => el('tr', { 'data-registration': r.id, 'data-supplier': r.supplier_org_id },
+      el('td', {}, supplierName(r.supplier_org_id)),
+      el('td', { class: 'num' }, String(r.round)),
+      el('td', {}, t(`reg.${r.status}`), r.withdrawn_at_ms ? ` ${dateTime(r.withdrawn_at_ms)}` : ''),
+      el('td', { class: 'num' }, dateTime(r.registered_at_ms)),
+      el('td', { class: 'bond' }, bondText(r.bond)),
+      el('td', {}, refundText(r.refund)))))));
+}
+
+function downloadsTable(downloads, docs) {
+  if (!downloads.length) return el('p', { class: 'empty' }, t('dl.none'));
+  const titles = new Map(docs.map((d) => [d.id, d.title]));
+  return el('div', { class: 'table-wrap' }, el('table', { class: 'downloads' },
+    el('thead', {}, el('tr', {}, el('th', {}, t('dl.at')), el('th', {}, t('dl.who')),
+      el('th', {}, t('dl.document')), el('th', {}, t('dl.address')), el('th', {}, t('dl.fingerprint')),
+      el('th', {}, t('dl.agent')))),
+    el('tbody', {}, downloads.map((d) => el('tr', { 'data-org': d.org_id, 'data-fingerprint': d.device_fingerprint || '' },
+      el('td', { class: 'num' }, dateTime(d.at_ms)),
+      el('td', {}, d.org_kind === 'supplier' ? supplierName(d.org_id) : t(`kind.${d.org_kind}`, {}, d.org_kind),
+        el('span', { class: 'sub mono' }, ` ${d.user_id}`)),
+      el('td', {}, `${titles.get(d.document_id) || d.document_id} v${d.version}`),
+      el('td', { class: 'mono' }, d.client_ip, d.peer_ip && d.peer_ip !== d.client_ip
+        ? el('span', { class: 'sub' }, ` ${t('dl.via', { peer: d.peer_ip })}`) : null),
+      el('td', { class: 'mono fingerprint' }, d.device_fingerprint || t('dl.no_fingerprint')),
+      el('td', { class: 'sub' }, d.user_agent))))));
+}
+
+function tenderSection(lot) {
+  return el('section', { class: 'tendering', id: `tendering-${lot.id}`, 'aria-labelledby': `tendering-h-${lot.id}` },
+    el('h4', { id: `tendering-h-${lot.id}` }, t('tender.heading')),
+    el('div', { id: `tendering-body-${lot.id}` }));
+}
+
+function renderTendering(lot) {
+  const box = $(`tendering-body-${lot.id}`);
+  if (!box) return;
+  const entry = tendering.get(lot.id);
+  if (!entry || !entry.docs) {
+    box.replaceChildren(entry && entry.error ? el('p', { class: 'notice bad', role: 'alert' }, refusalText(entry.error))
+      : el('p', { class: 'sub' }, t('tender.loading')));
+    return;
+  }
+  const note = entry.upload;
+  box.replaceChildren(
+    el('h5', {}, t('doc.heading')),
+    el('p', { class: 'sub' }, t('doc.intro')),
+    documentsTable(entry.docs, { onDownload: (doc, v) => download(lot, doc, v), idPrefix: `m-${lot.id}` }),
+    mayManage() && OPEN_FOR_DOCUMENTS.has(lot.status) ? uploadForm(lot, entry.docs) : null,
+    el('div', { class: `notice ${note ? note.kind : ''}`, id: `upload-status-${lot.id}`,
+      role: note && note.kind === 'bad' ? 'alert' : 'status' }, note ? note.text() : ''),
+    el('h5', {}, t('reg.heading', { n: entry.regs.filter((r) => r.status === 'registered').length })),
+    registrationsTable(entry.regs),
+    el('h5', {}, t('dl.heading', { n: entry.total })),
+    el('p', { class: 'sub' }, t('dl.intro')),
+    downloadsTable(entry.downloads, entry.docs));
+}
+
 function lotCard(lot) {
   const manage = mayManage();
   const forms = [];
@@ -345,17 +482,8 @@ function lotCard(lot) {
     results,
     nextStep(lot),
     stepStatus(lot),
-    manage ? forms : (lot.status !== 'awarded' ? el('p', { class: 'sub' }, t('lot.read_only')) : null));
-}
-
-function announcementItem(a) {
-  return el('li', { 'data-announcement': a.id, 'data-kind': a.kind },
-    el('div', { class: 'top' },
-      el('span', { class: 'badge phase-scheduled' }, t(`ann.${a.kind}`, {}, a.kind)),
-      el('b', {}, a.title),
-      el('span', { class: 'sub num' }, t('ann.published', { time: dateTime(a.published_at_ms) }))),
-    el('p', {}, a.body),
-    a.dates.length ? el('ul', { class: 'plan' }, a.dates.map((d) => dateItem(d))) : null);
+    manage ? forms : (lot.status !== 'awarded' ? el('p', { class: 'sub' }, t('lot.read_only')) : null),
+    mayReadTendering() ? tenderSection(lot) : null);
 }
 
 function render() {
@@ -366,6 +494,12 @@ function render() {
     id: project.id,
   });
   document.title = `${projectTitle(project)} · ${t('brand')} Bidroom`;
+  $('project-plan').hidden = !project.plan_id;
+  if (project.plan_id) {
+    $('project-plan').replaceChildren(t('project.plan'), ' ',
+      el('span', { class: 'mono', id: 'project-plan-id' }, project.plan_id), ' ',
+      t('project.plan_rule', { article: '财库〔2020〕10号' }));
+  }
   $('server-time').textContent = t('project.server_time', { time: dateTime(serverNow()) });
   $('lots').replaceChildren(...project.lots.map(lotCard));
   for (const lot of project.lots) {
@@ -374,6 +508,10 @@ function render() {
       else loadPlan(lot);
     }
     if ((lot.status === 'announced' || lot.status === 'bidding') && mayManage()) correctionRule(lot);
+    if (mayReadTendering()) {
+      if (tendering.has(lot.id) && tendering.get(lot.id).docs) renderTendering(lot);
+      else loadTendering(lot);
+    }
   }
   $('announcements').replaceChildren(...project.announcements.map(announcementItem));
   $('ann-empty').hidden = project.announcements.length > 0;
