@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from market.catalog import Catalog, shipped_catalog_text
+from market.feed.service import core_id_for
 from market.registry import Role, shipped_regions_text
 from tests.browser.conftest import LIVE_T0 as T0
 from tests.browser.support import BrowserSession, api_get, api_post, expect
@@ -163,7 +164,10 @@ async def test_plan_project_document_registration_and_evidence(ui: BrowserSessio
     await supplier.reload()
     await expect(supplier.locator("#fingerprint-note")).to_have_attribute(
         "data-fingerprint", fingerprint)
-    await expect(supplier.locator(f"#hall-link-{lot_id}")).to_be_visible()
+    # The feed created the lot's opening and invited the registration: the page links its hall.
+    await expect(supplier.locator(f"#hall-link-{lot_id}")).to_have_attribute(
+        "href", f"/app/openings/{core_id_for('opening', lot_id, 1)}")
+    await expect(supplier.locator(f"#hall-{lot_id}")).to_contain_text("开标大厅已开放")
 
     # One guarantee backs one registration: a second supplier reusing it is refused in words.
     other = await ui.open_as("s2", f"/app/bids/{project_id}")

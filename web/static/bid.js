@@ -138,6 +138,7 @@ async function register(lot, body) {
     await api(`/api/lots/${encodeURIComponent(lot.id)}/registrations`, { method: 'POST', body });
     setNote(lot, 'ok', () => t('reg.done'));
     await loadLot(lot);
+    watchOpenings();
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
     setNote(lot, 'bad', () => refusalText(err));
@@ -249,16 +250,41 @@ function render() {
   $('ann-empty').hidden = project.announcements.length > 0;
 }
 
-async function load() {
-  const [doc, time, opened, auctions] = await Promise.all([
-    api(`/api/projects/${encodeURIComponent(projectId)}`), api('/api/time'),
+async function loadOpenings() {
+  const [opened, auctions] = await Promise.all([
     api('/api/openings').catch(() => ({ items: [] })),
     api('/api/auctions?limit=200').catch(() => ({ items: [] }))]);
+  openings = new Map([...opened.items, ...(auctions.items || [])].map((o) => [o.id, o]));
+}
+
+/** While a registered lot's opening is not in the supplier's list yet (the platform creates it
+ *  from the publication's event and invites the registration), look again every few seconds. */
+let watching = null;
+function watchOpenings() {
+  const waiting = () => project.lots.some((lot) => {
+    const reg = current(lot);
+    const entry = lots.get(lot.id);
+    return reg && reg.status === 'registered' && entry && entry.core && !openings.has(entry.core);
+  });
+  if (watching || !waiting()) return;
+  watching = setInterval(async () => {
+    await loadOpenings();
+    for (const lot of project.lots.filter((l) => l.announced_at_ms)) renderLot(lot);
+    if (!waiting()) {
+      clearInterval(watching);
+      watching = null;
+    }
+  }, 3000);
+}
+
+async function load() {
+  const [doc, time] = await Promise.all([
+    api(`/api/projects/${encodeURIComponent(projectId)}`), api('/api/time'), loadOpenings()]);
   project = doc;
   serverOffset = time.server_time_ms - Date.now();
-  openings = new Map([...opened.items, ...(auctions.items || [])].map((o) => [o.id, o]));
   render();
   await Promise.all(project.lots.filter((l) => l.announced_at_ms).map(loadLot));
+  watchOpenings();
 }
 
 async function main() {
