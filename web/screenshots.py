@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 import contextlib
 import json
 import os
@@ -356,6 +357,105 @@ async def _projects(shooter: Shooter) -> None:
     await expect(admin.locator(f'#days tr[data-day="{year}-01-01"]')).to_have_count(0)
 
 
+def _upload(url: str, token: str, data: bytes, content_type: str) -> Any:
+    request = urllib.request.Request(url, data=data, method="POST")
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", content_type)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+async def _tendering(shooter: Shooter) -> None:
+    """Budgets and plans with a published intention and its 30-day rule; the new-project form
+    drawing on the plan; a published lot's supplier page (registered with an e-guarantee, the
+    document downloaded and checked), the supplier's tenders, the purchaser's documents,
+    registrations and downloads with their fingerprints, and the administrator's splitting check."""
+    from playwright.async_api import expect
+
+    demo = shooter.demo
+    base = demo.base
+    purchaser, admin = demo.account("purchaser"), demo.account("admin")
+    s1, s2 = demo.account("supplier", 1), demo.account("supplier", 2)
+    # The demo ships no category catalogue: import the shipped subset (one SQLite writer more).
+    await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "web.cli", "catalog", "import", "--data-dir",
+                         str(demo.data_dir)], cwd=REPO_ROOT, check=True, capture_output=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BIDROOM_")})
+    now = _http("GET", f"{base}/api/time")["server_time_ms"]
+    tm = time.gmtime(now / 1000 + 8 * 3600)
+    later = time.gmtime(now / 1000 + 8 * 3600 + 62 * 86400)
+    budget = _http("POST", f"{base}/api/budget-projects", purchaser["token"], {
+        "code": f"330106-{tm.tm_year}-017", "name": f"{tm.tm_year}年中小学信息化设备购置",
+        "fiscal_year": tm.tm_year, "amount_fen": 600_000_000, "region_code": "330106"})
+    plan = _http("POST", f"{base}/api/budget-projects/{budget['id']}/plans", purchaser["token"],
+                 {"name": "计算机采购", "category_code": "A020101", "amount_fen": 400_000_000})
+    _http("POST", f"{base}/api/budget-projects/{budget['id']}/plans", purchaser["token"],
+          {"name": "办公家具", "category_code": "A0501", "amount_fen": 80_000_000})
+    _http("POST", f"{base}/api/plans/{plan['id']}/intentions", purchaser["token"], {
+        "name": "西湖区中小学计算机教室设备采购",
+        "requirement_summary": "台式计算机480台，三年上门保修",
+        "budget_fen": 288_000_000, "expected_month": f"{later.tm_year}-{later.tm_mon:02d}"})
+    page = await shooter.page(purchaser["token"], height=900)
+    await page.goto(f"{base}/app/budgets?budget={budget['id']}")
+    await page.locator(f"#plan-open-{plan['id']}").click()
+    await expect(page.locator(f"#int-{plan['id']}-earliest")).to_be_visible()
+    await shooter.shoot(page, "budgets")
+    await page.goto(f"{base}/app/projects/new?plan={plan['id']}")
+    await expect(page.locator("#plan")).to_have_value(plan["id"])
+    await shooter.shoot(page, "project-new-plan", full_page=False)
+    supervising = await shooter.page(admin["token"])
+    await supervising.goto(f"{base}/app/budgets?budget={budget['id']}")
+    await expect(supervising.locator(f"#splitting-{budget['id']}")).to_be_visible()
+    await shooter.shoot(supervising, "budgets-supervisor")
+
+    # A lot without a plan, published now with its earliest legal dates, and its document.
+    project = _http("POST", f"{base}/api/projects", purchaser["token"], {
+        "title": "西湖区图书馆自助借还设备采购", "title_en": "Self-service library kiosks",
+        "method": "open_tender", "region_code": "330106",
+        "lots": [{"title": "自助借还机 12 台", "category_code": "A02010105",
+                  "budget_fen": 96_000_000, "ceiling_fen": 95_000_000, "bond_fen": 1_920_000}]})
+    lot = project["lots"][0]["id"]
+    document = "招标文件：自助借还机 12 台，含安装调试与三年维保。\n".encode() * 40
+    _upload(f"{base}/api/lots/{lot}/documents?title=%E6%8B%9B%E6%A0%87%E6%96%87%E4%BB%B6"
+            f"&filename=%E6%8B%9B%E6%A0%87%E6%96%87%E4%BB%B6.pdf", purchaser["token"], document,
+            "application/pdf")
+    # Issued a few seconds from now (publication ≤ the documents' start, O87 18 counts from it).
+    issue = _http("GET", f"{base}/api/time")["server_time_ms"] + 3 * SECOND
+    dates = _http("GET", f"{base}/api/lots/{lot}/plan?documents_from_ms={issue}",
+                  purchaser["token"])["dates"]
+    day = max(d["day"] for d in dates)
+    y, m, d = (int(x) for x in day.split("-"))
+    deadline = int(calendar.timegm((y, m, d, 1, 30, 0, 0, 0, 0)) * 1000)  # 09:30 Beijing
+    _http("POST", f"{base}/api/lots/{lot}/publish", purchaser["token"], {
+        "documents_from_ms": issue, "documents_until_ms": deadline, "deadline_ms": deadline})
+    await asyncio.sleep(4)  # until the documents are issued (a real clock: the demo's)
+    _http("POST", f"{base}/api/lots/{lot}/registrations", s2["token"], {"bond": {
+        "method": "transfer", "amount_fen": 1_920_000, "reference": "TX20260918000321",
+        "payer_account": "6222021202004567890"}})
+    bidder = await shooter.page(s1["token"], height=900)
+    await bidder.goto(f"{base}/app/bids/{project['id']}")
+    card = bidder.locator(f'article[data-lot="{lot}"]')
+    await card.get_by_label("保函编号").fill("BH330106202609180017")
+    await card.get_by_label("出具机构").fill("中国银行杭州西湖支行")
+    await card.locator(f"#register-submit-{lot}").click()
+    await expect(card.locator(f"#my-registration-{lot}")).to_be_visible()
+    async with bidder.expect_download():
+        await card.get_by_role("button", name="下载").click()
+    await expect(card.locator(f"#status-{lot}")).to_contain_text("SHA-256")
+    await shooter.shoot(bidder, "bid-supplier")
+    await bidder.goto(f"{base}/app/bids")
+    await expect(bidder.locator(f'li[data-project="{project["id"]}"]')).to_be_visible()
+    await shooter.shoot(bidder, "bids")
+    await page.goto(f"{base}/app/projects/{project['id']}")
+    await expect(page.locator(f'table.downloads tr[data-org="{s1["org_id"]}"]')).to_be_visible()
+    await page.locator(f"#tendering-{lot}").scroll_into_view_if_needed()
+    await shooter.shoot(page, "project-tendering")
+    english = await shooter.page(s1["token"], lang="en", height=900)
+    await english.goto(f"{base}/app/bids/{project['id']}")
+    await expect(english.locator(f"#my-registration-{lot}")).to_be_visible()
+    await shooter.shoot(english, "bid-supplier-en")
+
+
 async def _run(out: Path, chromium: str, demo: DemoServer, work: Path) -> list[Path]:
     from playwright.async_api import async_playwright, expect
 
@@ -453,6 +553,7 @@ async def _run(out: Path, chromium: str, demo: DemoServer, work: Path) -> list[P
             if scene.opening_id:
                 await scene.shoot(shooter)
             await _projects(shooter)
+            await _tendering(shooter)
             if shooter.errors:
                 raise RuntimeError(f"JavaScript errors in the pages: {shooter.errors}")
             return shooter.made
