@@ -13,7 +13,10 @@ room (desktop, phone, English), the watch room with its chart, the result; and, 
 certificates, an opening of its own: the hall after a decryption in the page, the hall after
 唱标 with an objection, and the signed record; the procurement pages: the project list, the
 new-project form, a project's plan with a refused deadline, the project after publication (and
-in English), and the administrator's calendar for next year.
+in English), and the administrator's calendar for next year; budgets and plans with an
+intention, the new-project form on a plan, the administrator's splitting check, a published
+lot's documents, registrations and downloads, the supplier's tenders and its registered lot
+(and in English).
 """
 
 from __future__ import annotations
