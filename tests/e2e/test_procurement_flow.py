@@ -6,7 +6,8 @@ Budget project → plan → intention; 30 days later a project drawing on the pl
 lots; tender documents; publication (a too-early deadline refused first, with its article);
 four suppliers register with bonds (transfer and e-guarantee) and download the documents (each
 download recorded with its address and device fingerprint); the server is killed after the
-publication while registrations are still being handled and started again on the same data;
+publication while registrations are still being handled (the last one certainly: the test
+holds the outbox relay's lease, as another process would) and started again on the same data;
 the feed creates each lot's opening and invites every registered supplier exactly once; three
 suppliers seal and upload bids with their CA certificates to lot 1, two to lot 2; at the
 deadline lot 1 moves to bidding and lot 2 fails (O87 41) with its failure announcement, then is
@@ -32,9 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from bidroom.opening.ca import PlatformCA
+from bidroom.stores.sql import make_engine
 from market.calendar import BEIJING
+from market.events import EVENTS_STREAM, OutboxRow
 from market.feed import core_id_for
 from tests.e2e.server import (
     ServerFactory,
@@ -129,6 +133,44 @@ class Flow:
         found: dict[str, Any] = ok(await self.get(f"/api/openings/{opening_id}/log",
                                                   "supervisor"))
         return found
+
+
+async def _made(flow: Flow, openings: dict[str, str]) -> bool:
+    for opening_id in openings.values():
+        if (await flow.get(f"/api/openings/{opening_id}", "supervisor")).status_code != 200:
+            return False
+    return True
+
+
+async def _hold_relay_lease(server: ServerProcess, hold: bool) -> None:
+    """Take (or drop) the outbox relay's lease in Redis as another process would: the key
+    and the rule are ``market.events.relay.Relay``'s (one process relays at a time)."""
+    from bidroom.stores.redis import connect_redis
+
+    client = connect_redis(server.redis_url)
+    try:
+        key = f"{EVENTS_STREAM}:relay-lease"
+        if hold:
+            await client.set(key, b"another-process", px=120_000)
+        else:
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+async def _unrelayed_registrations(server: ServerProcess) -> set[tuple[str, str]]:
+    """(lot, supplier) of the registrations whose event is still in the outbox, not on the
+    stream."""
+    engine = make_engine(server.database_url)
+    try:
+        async with engine.connect() as connection:
+            payloads = (await connection.scalars(
+                select(OutboxRow.payload)
+                .where(OutboxRow.kind == "tendering.supplier_registered",
+                       OutboxRow.relayed_at_ms.is_(None)))).all()
+    finally:
+        await engine.dispose()
+    return {(str(p["lot_id"]), str(p["supplier_org_id"])) for p in payloads}
 
 
 async def _org(http: httpx.AsyncClient, kind: str, name: str, region: str,
@@ -243,6 +285,8 @@ async def _run(flow: Flow, keys: dict[str, Keys], outside: Path) -> None:
                        )["announcements"]
     assert sorted((a["lot_id"], a["kind"]) for a in announcements) == sorted(
         [(lot1, "procurement"), (lot2, "procurement")])
+    shown = {d["period"]: (d["day"], d["article"]) for d in announcements[0]["dates"]}
+    assert shown["bid_deadline"] == ("2026-09-28", "GPL 35"), shown  # shown with its article
 
     # --- registration (报名) with bonds; the server is killed while they are being handled
     bond = 20_000 * YUAN
@@ -265,17 +309,26 @@ async def _run(flow: Flow, keys: dict[str, Keys], outside: Path) -> None:
     async def register(supplier: str, lot_id: str) -> None:
         await register_round(supplier, lot_id, 1)
 
-    await register("s1", lot1)
+    openings = {lot1: core_id_for("opening", lot1, 1), lot2: core_id_for("opening", lot2, 1)}
+    await until(lambda: _made(flow, openings),
+                "the feed handled the publications (both openings exist)")
+    await register("s1", lot1)  # the kill may catch it anywhere in the flow: timing decides
+    # From here the relay of "another process" holds the lease, so the next registrations
+    # stay in the outbox: at the kill they are certainly not handled yet.
+    await _hold_relay_lease(server, True)
     await register("s2", lot1)
     await register("s1", lot2)
     server.kill9()  # mid-flow: the relay and the feed's consumer die with it
+    # A relay pass that began before the lease was taken may still have moved s2's; none
+    # began after it, so the last registration is certainly unhandled at the kill.
+    assert (lot2, flow.orgs["s1"]) in await _unrelayed_registrations(server)
+    await _hold_relay_lease(server, False)  # the other process is gone too
     await server.astart()  # same data dir, same stores
     await register("s3", lot1)
     await register("s4", lot1)
     await register("s2", lot2)
 
     # --- the feed made each lot's opening and invited every registered supplier, once
-    openings = {lot1: core_id_for("opening", lot1, 1), lot2: core_id_for("opening", lot2, 1)}
     expected = {lot1: {flow.orgs[s] for s in ("s1", "s2", "s3", "s4")},
                 lot2: {flow.orgs[s] for s in ("s1", "s2")}}
     for lot_id, opening_id in openings.items():
