@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bidroom.opening.ca import PlatformCA
 from bidroom.stores.sql import make_engine
 from market.calendar import BEIJING
-from market.events import EVENTS_STREAM, OutboxRow
-from market.feed import core_id_for
+from market.events import EVENTS_STREAM, HandledEventRow, OutboxRow
+from market.feed import FEED_GROUP, FEED_KINDS, core_id_for
 from tests.e2e.server import (
     ServerFactory,
     ServerProcess,
@@ -171,6 +171,32 @@ async def _unrelayed_registrations(server: ServerProcess) -> set[tuple[str, str]
     finally:
         await engine.dispose()
     return {(str(p["lot_id"]), str(p["supplier_org_id"])) for p in payloads}
+
+
+async def _everything_handled(server: ServerProcess) -> bool:
+    """Every event is on the stream and acknowledged by the feed's group, and the feed
+    handled each event of its kinds exactly once (the unique key forbids twice)."""
+    from bidroom.stores.redis import connect_redis
+
+    engine = make_engine(server.database_url)
+    try:
+        async with engine.connect() as connection:
+            unrelayed = await connection.scalar(
+                select(func.count()).select_from(OutboxRow)
+                .where(OutboxRow.relayed_at_ms.is_(None)))
+            feed_events = set((await connection.scalars(
+                select(OutboxRow.event_id).where(OutboxRow.kind.in_(FEED_KINDS)))).all())
+            handled = list((await connection.scalars(
+                select(HandledEventRow.event_id)
+                .where(HandledEventRow.consumer_group == FEED_GROUP))).all())
+    finally:
+        await engine.dispose()
+    client = connect_redis(server.redis_url)
+    try:
+        pending = (await client.xpending(EVENTS_STREAM, FEED_GROUP))["pending"]
+    finally:
+        await client.aclose()
+    return unrelayed == 0 and pending == 0 and sorted(handled) == sorted(feed_events)
 
 
 async def _org(http: httpx.AsyncClient, kind: str, name: str, region: str,
@@ -444,7 +470,9 @@ async def _run(flow: Flow, keys: dict[str, Keys], outside: Path) -> None:
     assert {q["supplier_id"] for q in qualified["lot"]["qualification"] if q["passed"]} == {
         flow.orgs[s] for s in prices[lot1]}
 
-    # --- nothing lost or done twice across the kill: one invitation per supplier, the chain
+    # --- nothing lost or done twice across the kill: every event relayed, acknowledged and
+    # handled once; one invitation per supplier; the chains verify
+    await until(lambda: _everything_handled(server), "every event handled once")
     for lot_id, opening_id in openings.items():
         log = await flow.log(opening_id)
         assert log["chain_ok"] is True
