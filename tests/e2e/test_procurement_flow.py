@@ -7,7 +7,8 @@ lots; tender documents; publication (a too-early deadline refused first, with it
 four suppliers register with bonds (transfer and e-guarantee) and download the documents (each
 download recorded with its address and device fingerprint); the server is killed after the
 publication while registrations are still being handled (the last one certainly: the test
-holds the outbox relay's lease, as another process would) and started again on the same data;
+holds the outbox relay's lease, as another process would, whose consumer then reads the
+events and dies without acknowledging them) and started again on the same data;
 the feed creates each lot's opening and invites every registered supplier exactly once; three
 suppliers seal and upload bids with their CA certificates to lot 1, two to lot 2; at the
 deadline lot 1 moves to bidding and lot 2 fails (O87 41) with its failure announcement, then is
@@ -34,17 +35,19 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bidroom.opening.ca import PlatformCA
 from bidroom.stores.sql import make_engine
 from market.calendar import BEIJING
-from market.events import EVENTS_STREAM, HandledEventRow, OutboxRow
+from market.events import EVENTS_STREAM, HandledEventRow, OutboxRow, Relay, decode_entry
 from market.feed import FEED_GROUP, FEED_KINDS, core_id_for
 from tests.e2e.server import (
     ServerFactory,
     ServerProcess,
     api_client,
     bootstrap_admin,
+    get_clock,
     run_cli,
     set_clock,
 )
@@ -156,6 +159,34 @@ async def _hold_relay_lease(server: ServerProcess, hold: bool) -> None:
             await client.delete(key)
     finally:
         await client.aclose()
+
+
+async def _deliver_to_a_consumer_that_dies(server: ServerProcess) -> set[tuple[str, str]]:
+    """Relay the outbox (``market.events.Relay``, one pass) and read the new entries as a
+    member of the feed's group (what ``Consumer.poll`` does before handling), then stop
+    without handling or acknowledging them: a consumer killed after delivery. The
+    registrations delivered, as (lot, supplier)."""
+    from bidroom.stores.redis import connect_redis
+
+    engine = make_engine(server.database_url)
+    client = connect_redis(server.redis_url)
+    try:
+        clock = await get_clock(server)
+        assert clock is not None
+
+        async def now_ms() -> int:
+            return clock
+
+        await Relay(async_sessionmaker(engine, expire_on_commit=False), client,
+                    now_ms=now_ms).relay_once()
+        reply: Any = await client.xreadgroup(FEED_GROUP, f"{FEED_GROUP}-killed",
+                                             {EVENTS_STREAM: ">"}, count=100)
+    finally:
+        await client.aclose()
+        await engine.dispose()
+    events = [decode_entry(fields) for _, entries in reply or [] for _, fields in entries]
+    return {(str(e.payload["lot_id"]), str(e.payload["supplier_org_id"])) for e in events
+            if e.kind == "tendering.supplier_registered"}
 
 
 async def _unrelayed_registrations(server: ServerProcess) -> set[tuple[str, str]]:
@@ -348,7 +379,11 @@ async def _run(flow: Flow, keys: dict[str, Keys], outside: Path) -> None:
     # A relay pass that began before the lease was taken may still have moved s2's; none
     # began after it, so the last registration is certainly unhandled at the kill.
     assert (lot2, flow.orgs["s1"]) in await _unrelayed_registrations(server)
-    await _hold_relay_lease(server, False)  # the other process is gone too
+    # The other process relays them and its consumer of the feed's group reads them, then it
+    # dies too: they are delivered, never handled nor acknowledged, pending on a dead consumer.
+    await _hold_relay_lease(server, False)
+    delivered = await _deliver_to_a_consumer_that_dies(server)
+    assert (lot2, flow.orgs["s1"]) in delivered
     await server.astart()  # same data dir, same stores
     await register("s3", lot1)
     await register("s4", lot1)
