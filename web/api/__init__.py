@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web.api import auctions, calendar, catalog, openings, projects, registry, system
+from web.api import auctions, calendar, catalog, openings, portal, projects, registry, system
 from web.api.common import Operation
 
 __all__ = ["operations", "routes"]
@@ -23,7 +23,7 @@ def operations() -> list[Operation]:
     """Every HTTP operation of the API, in documentation order (``/openapi.json`` aside)."""
     return [*system.ops.operations, *registry.ops.operations, *catalog.ops.operations,
             *auctions.ops.operations, *openings.ops.operations, *calendar.ops.operations,
-            *projects.ops.operations]
+            *projects.ops.operations, *portal.ops.operations]
 
 
 def routes() -> list[BaseRoute]:

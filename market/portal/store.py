@@ -1,0 +1,73 @@
+"""The portal's search in SQL, per dialect: the statement a ``PortalQuery`` becomes.
+
+The full-text structures are created by migration 0009 (``web/migrations/versions``):
+
+- **SQLite** (the embedded default): ``announcements_fts``, an FTS5 table with the ``trigram``
+  tokenizer over ``announcements.title`` and ``body`` (external content: it stores the index,
+  not a second copy of the text), kept in sync by triggers on ``announcements`` (insert, update,
+  delete), so a row and its index entry are written in the same transaction whoever writes it.
+  A term of 3+ characters is the FTS5 phrase ``"term"`` (a substring match under ``trigram``);
+  a shorter one is ``LIKE '%te%'`` on the columns.
+- **PostgreSQL**: the ``pg_trgm`` extension and a GIN index ``ix_announcements_text_trgm`` on
+  the expression ``(title || ' ' || body)``; every term is ``ILIKE '%term%'`` on that same
+  expression, which the index serves for terms of 3+ characters. Nothing to keep in sync: the
+  index belongs to the table.
+
+Both order by ``(published_at_ms, id)`` descending (index ``ix_announcements_order``).
+
+Must not import: web.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import Select, or_, select, text, tuple_
+
+from market.portal.rules import PortalQuery, fts5_phrase, like_pattern
+from market.projects.store import AnnouncementRow
+
+__all__ = ["FTS_TABLE", "TEXT_EXPRESSION", "search_statement"]
+
+FTS_TABLE: Final = "announcements_fts"
+#: The indexed expression on PostgreSQL: a query must spell it the same way to use the index.
+TEXT_EXPRESSION: Final = "(announcements.title || ' ' || announcements.body)"
+
+
+def search_statement(query: PortalQuery, dialect: str) -> Select[tuple[AnnouncementRow]]:
+    """The page's rows (one more than ``limit``, to tell whether a next page exists)."""
+    a = AnnouncementRow
+    stmt = select(a)
+    if query.region_low is not None:
+        stmt = stmt.where(a.region_code.between(query.region_low, query.region_high))
+    if query.method is not None:
+        stmt = stmt.where(a.method == query.method)
+    if query.category:
+        stmt = stmt.where(a.category_code.like(query.category + "%"))
+    if query.kind is not None:
+        stmt = stmt.where(a.kind == query.kind)
+    if query.since_ms is not None:
+        stmt = stmt.where(a.published_at_ms >= query.since_ms)
+    if query.until_ms is not None:
+        stmt = stmt.where(a.published_at_ms < query.until_ms)
+    if query.after is not None:
+        stmt = stmt.where(tuple_(a.published_at_ms, a.id)
+                          < tuple_(query.after.published_at_ms, query.after.id))
+    indexed = [t for t in query.terms if t.indexed]
+    short = [t for t in query.terms if not t.indexed]
+    if dialect == "sqlite":
+        if indexed:
+            stmt = stmt.where(text(
+                f"announcements.id IN (SELECT rowid FROM {FTS_TABLE} "
+                f"WHERE {FTS_TABLE} MATCH :fts)").bindparams(
+                    fts=" AND ".join(fts5_phrase(t) for t in indexed)))
+        for term in short:
+            pattern = like_pattern(term)
+            stmt = stmt.where(or_(a.title.like(pattern, escape="\\"),
+                                  a.body.like(pattern, escape="\\")))
+    else:
+        for i, term in enumerate(query.terms):
+            stmt = stmt.where(text(f"{TEXT_EXPRESSION} ILIKE :term{i} ESCAPE '\\'")
+                              .bindparams(**{f"term{i}": like_pattern(term)}))
+    return stmt.order_by(a.published_at_ms.desc(), a.id.desc()).limit(query.limit + 1)
+
