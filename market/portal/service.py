@@ -65,7 +65,7 @@ class PortalService:
         """A page of results, newest first, and ``next_cursor`` (None on the last page)."""
         with sql_errors("search announcements"):
             async with self._sessions() as session:
-                stmt = search_statement(query, session.bind.dialect.name)
+                stmt = search_statement(query, session.get_bind().dialect.name)
                 rows = list((await session.scalars(stmt)).all())
         more = len(rows) > query.limit
         rows = rows[:query.limit]

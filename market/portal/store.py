@@ -34,7 +34,7 @@ FTS_TABLE: Final = "announcements_fts"
 TEXT_EXPRESSION: Final = "(announcements.title || ' ' || announcements.body)"
 
 
-def search_statement(query: PortalQuery, dialect: str) -> Select[tuple[AnnouncementRow]]:
+def search_statement(query: PortalQuery, dialect: str) -> Select[AnnouncementRow]:
     """The page's rows (one more than ``limit``, to tell whether a next page exists)."""
     a = AnnouncementRow
     stmt = select(a)

@@ -38,6 +38,7 @@ from schemathesis.specs.openapi.checks import (
 
 from bidroom.config import Settings
 from bidroom.opening.ca import PlatformCA
+from market.projects.store import AnnouncementRow
 from tests.conftest import Party, Seeder
 from tests.opening_kit import at, issue
 from web.openapi import openapi_document
@@ -143,7 +144,8 @@ class Lab:
 
 _PATH_IDS = {"auction_id": "auctions", "opening_id": "openings", "user_id": "users",
              "token_id": "tokens", "supplier_id": "suppliers", "objection_id": "objections",
-             "project_id": "projects", "lot_id": "lots", "day": "days", "year": "years"}
+             "project_id": "projects", "lot_id": "lots", "day": "days", "year": "years",
+             "announcement_id": "announcements"}
 _LAB: list[Lab] = []
 
 
@@ -213,6 +215,14 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
             "lots": [{"title": "台式计算机", "category_code": "A02010105",
                       "budget_fen": 100_000_000, "ceiling_fen": 95_000_000}]})
         assert project.status_code == 201, project.text
+    async with services.sessions() as session, session.begin():  # one for the portal
+        notice = AnnouncementRow(
+            project_id=project.json()["id"], lot_id=None, kind="procurement",
+            title="某市第一中学计算机采购 台式计算机", body="采购公告", region_code="440100",
+            method="open_tender", category_code="A02010105", dates=[], published_at_ms=T0)
+        session.add(notice)
+        await session.flush()
+        announcement_id = str(notice.id)
     tokens = await services.registry.list_tokens(parties["supplier"].user_id)
     ids.update({
         "auctions": [auction.json()["id"]],
@@ -224,6 +234,7 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
         "lots": [lot["id"] for lot in project.json()["lots"]],
         "days": ["2026-10-01", "2027-01-01"],
         "years": ["2026", "2027"],
+        "announcements": [announcement_id, "0"],
     })
     return parties, ids
 
