@@ -17,6 +17,8 @@ Routes:
 ``GET /app/auctions/{auction_id}/result``     the result of a closed auction
 ``GET /app/openings/{opening_id}``            the opening hall (开标大厅), every party
 ``GET /app/openings/{opening_id}/record``     the signed opening record after 唱标
+``GET /app/portal``                           the public portal: search the announcements
+``GET /app/portal/{announcement_id}``         one announcement with its statutory dates
 ``GET /static/…``                             CSS and JavaScript modules
 ``GET /api/demo/accounts``                    the demo's accounts, only in a ``bidroom demo`` dir
 ============================================  ==========================================
@@ -68,6 +70,8 @@ PAGES: dict[str, str] = {
     "/auctions/{auction_id}/result": "result.html",
     "/openings/{opening_id}": "hall.html",
     "/openings/{opening_id}/record": "record.html",
+    "/portal": "portal.html",
+    "/portal/{announcement_id}": "notice.html",
 }
 
 

@@ -15,6 +15,13 @@ A query (``parse_query``) filters announcements by
   characters cannot be cut into trigrams and is matched with ``LIKE`` (correct, but a scan of
   the rows the other filters leave: see docs/procurement.md "The portal").
 
+Which index leads (``Plan``, chosen by ``plan_search``): the newest-first order index, walked
+until a page is full with every filter checked on the way, unless the rows that can match are
+few — a keyword whose index lookup finds at most ``FEW_MATCHES`` announcements (counted first,
+cheaply), or a county's region — then those rows are fetched and sorted. Walking the order is
+what keeps a common keyword or a province fast over a million announcements; fetching is what
+keeps a rare one (a project number) from scanning them all.
+
 Results come newest first: ``published_at_ms`` descending, then ``id`` descending, a total
 order, so a page boundary (the ``cursor``: the last row's ``published_at_ms.id``) is stable
 while new announcements arrive. The rules return a ``QueryProblem`` (a code, the field and a
@@ -38,12 +45,14 @@ from market.registry.rules import region_bounds, region_level
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "FEW_MATCHES",
     "KINDS",
     "MAX_LIMIT",
     "MAX_TERMS",
     "MAX_TERM_CHARS",
     "TRIGRAM",
     "Cursor",
+    "Plan",
     "PortalQuery",
     "QueryProblem",
     "Term",
@@ -53,6 +62,7 @@ __all__ = [
     "fts5_phrase",
     "like_pattern",
     "parse_query",
+    "plan_search",
     "split_terms",
 ]
 
@@ -62,6 +72,8 @@ DEFAULT_LIMIT: Final = 20
 MAX_LIMIT: Final = 100
 MAX_TERMS: Final = 5
 MAX_TERM_CHARS: Final = 50
+#: At most this many keyword matches: fetch them and sort, rather than walk the order index.
+FEW_MATCHES: Final = 2_000
 #: The shortest term the trigram indexes can look up.
 TRIGRAM: Final = 3
 PARAMETERS: Final = ("region", "method", "category", "kind", "from", "to", "q", "limit",
@@ -105,6 +117,7 @@ class Cursor:
 class PortalQuery:
     region_low: str | None = None  # region_bounds of the region asked for
     region_high: str | None = None
+    county: bool = False  # the region is a county (a narrow range)
     method: str | None = None
     category: str = ""
     kind: str | None = None
@@ -168,11 +181,14 @@ def parse_query(params: Mapping[str, str]) -> PortalQuery | QueryProblem:
         return QueryProblem("unknown_parameter", unknown[0],
                             f"未知参数 {unknown[0]} / unknown parameter {unknown[0]}")
     low = high = None
+    county = False
     if region := get("region"):
-        if region_level(region) is None:
+        level = region_level(region)
+        if level is None:
             return QueryProblem("invalid_region", "region",
                                 "行政区划代码为6位数字 / a region code is six digits (440000)")
         low, high = region_bounds(region)
+        county = low == high
     method = get("method") or None
     if method is not None and method not in {m.value for m in Method}:
         return QueryProblem("invalid_method", "method",
@@ -218,7 +234,26 @@ def parse_query(params: Mapping[str, str]) -> PortalQuery | QueryProblem:
             return QueryProblem("invalid_cursor", "cursor",
                                 "翻页游标无效 / cursor: use next_cursor of the previous page")
         after = Cursor(int(match[1]), int(match[2]))
-    return PortalQuery(low, high, method, category, kind, since, until, terms, limit, after)
+    return PortalQuery(low, high, county, method, category, kind, since, until, terms, limit,
+                       after)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Which index leads: ``text`` (the keyword's few matches), ``region`` (a county's rows) or
+    ``order`` (newest first, filters checked on the way)."""
+
+    lead: str
+
+
+def plan_search(query: PortalQuery, text_matches: int | None) -> Plan:
+    """The plan for a query, given how many announcements its indexed terms match (counted up
+    to ``FEW_MATCHES + 1``; None when it has no indexed term)."""
+    if text_matches is not None and text_matches <= FEW_MATCHES:
+        return Plan("text")
+    if query.county and text_matches is None:
+        return Plan("region")
+    return Plan("order")
 
 
 def excerpt(text: str, terms: tuple[Term, ...], width: int = 60) -> str:

@@ -25,8 +25,9 @@ from market.portal.rules import (
     encode_cursor,
     excerpt,
     parse_query,
+    plan_search,
 )
-from market.portal.store import search_statement
+from market.portal.store import count_statement, search_statement
 from market.projects.store import AnnouncementRow
 
 __all__ = ["PortalService", "announcement_view", "result_view"]
@@ -65,7 +66,12 @@ class PortalService:
         """A page of results, newest first, and ``next_cursor`` (None on the last page)."""
         with sql_errors("search announcements"):
             async with self._sessions() as session:
-                stmt = search_statement(query, session.get_bind().dialect.name)
+                dialect = session.get_bind().dialect.name
+                counting = count_statement(query, dialect)
+                matches = None if counting is None else int(
+                    (await session.execute(counting)).scalar_one())
+                plan = plan_search(query, matches)
+                stmt = search_statement(query, dialect, plan)
                 rows = list((await session.scalars(stmt)).all())
         more = len(rows) > query.limit
         rows = rows[:query.limit]

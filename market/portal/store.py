@@ -13,7 +13,9 @@ The full-text structures are created by migration 0009 (``web/migrations/version
   expression, which the index serves for terms of 3+ characters. Nothing to keep in sync: the
   index belongs to the table.
 
-Both order by ``(published_at_ms, id)`` descending (index ``ix_announcements_order``).
+Both order by ``(published_at_ms, id)`` descending (index ``ix_announcements_order``); which
+index leads is ``market.portal.rules.plan_search``'s choice, made on the count of keyword
+matches (``count_statement``, capped: cheap).
 
 Must not import: web.
 """
@@ -22,24 +24,52 @@ from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import Select, or_, select, text, tuple_
+from sqlalchemy import Select, TextClause, or_, select, text, tuple_
 
-from market.portal.rules import PortalQuery, fts5_phrase, like_pattern
+from market.portal.rules import FEW_MATCHES, Plan, PortalQuery, fts5_phrase, like_pattern
 from market.projects.store import AnnouncementRow
 
-__all__ = ["FTS_TABLE", "TEXT_EXPRESSION", "search_statement"]
+__all__ = ["FTS_TABLE", "TEXT_EXPRESSION", "count_statement", "search_statement"]
 
 FTS_TABLE: Final = "announcements_fts"
 #: The indexed expression on PostgreSQL: a query must spell it the same way to use the index.
 TEXT_EXPRESSION: Final = "(announcements.title || ' ' || announcements.body)"
 
 
-def search_statement(query: PortalQuery, dialect: str) -> Select[AnnouncementRow]:
-    """The page's rows (one more than ``limit``, to tell whether a next page exists)."""
+def _fts_match(query: PortalQuery) -> str:
+    return " AND ".join(fts5_phrase(t) for t in query.terms if t.indexed)
+
+
+def count_statement(query: PortalQuery, dialect: str) -> TextClause | None:
+    """How many announcements the indexed terms match, up to ``FEW_MATCHES + 1`` (what
+    ``plan_search`` needs); None when the query has no indexed term."""
+    indexed = [t for t in query.terms if t.indexed]
+    if not indexed:
+        return None
+    cap = FEW_MATCHES + 1
+    if dialect == "sqlite":
+        return text(f"SELECT count(*) FROM (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} "
+                    "MATCH :fts LIMIT :cap)").bindparams(fts=_fts_match(query), cap=cap)
+    where = " AND ".join(f"{TEXT_EXPRESSION} ILIKE :term{i} ESCAPE '\\'"
+                         for i in range(len(indexed)))
+    return text(f"SELECT count(*) FROM (SELECT 1 FROM announcements WHERE {where} "
+                "LIMIT :cap) AS found").bindparams(
+                    cap=cap, **{f"term{i}": like_pattern(t) for i, t in enumerate(indexed)})
+
+
+TEXT_FIRST: Final = Plan("text")
+
+
+def search_statement(query: PortalQuery, dialect: str,
+                     plan: Plan = TEXT_FIRST) -> Select[AnnouncementRow]:
+    """The page's rows (one more than ``limit``, to tell whether a next page exists). An index
+    the plan does not lead with is kept out of the way by an expression on its column
+    (``region_code || ''``, ``id + 0``): the filter still holds, checked row by row."""
     a = AnnouncementRow
     stmt = select(a)
     if query.region_low is not None:
-        stmt = stmt.where(a.region_code.between(query.region_low, query.region_high))
+        region = a.region_code if plan.lead == "region" else a.region_code.concat("")
+        stmt = stmt.where(region.between(query.region_low, query.region_high))
     if query.method is not None:
         stmt = stmt.where(a.method == query.method)
     if query.category:
@@ -57,10 +87,10 @@ def search_statement(query: PortalQuery, dialect: str) -> Select[AnnouncementRow
     short = [t for t in query.terms if not t.indexed]
     if dialect == "sqlite":
         if indexed:
+            row_id = "announcements.id" if plan.lead == "text" else "(announcements.id + 0)"
             stmt = stmt.where(text(
-                f"announcements.id IN (SELECT rowid FROM {FTS_TABLE} "
-                f"WHERE {FTS_TABLE} MATCH :fts)").bindparams(
-                    fts=" AND ".join(fts5_phrase(t) for t in indexed)))
+                f"{row_id} IN (SELECT rowid FROM {FTS_TABLE} "
+                f"WHERE {FTS_TABLE} MATCH :fts)").bindparams(fts=_fts_match(query)))
         for term in short:
             pattern = like_pattern(term)
             stmt = stmt.where(or_(a.title.like(pattern, escape="\\"),
@@ -70,4 +100,3 @@ def search_statement(query: PortalQuery, dialect: str) -> Select[AnnouncementRow
             stmt = stmt.where(text(f"{TEXT_EXPRESSION} ILIKE :term{i} ESCAPE '\\'")
                               .bindparams(**{f"term{i}": like_pattern(term)}))
     return stmt.order_by(a.published_at_ms.desc(), a.id.desc()).limit(query.limit + 1)
-
