@@ -9,13 +9,17 @@ The full-text structures are created by migration 0009 (``web/migrations/version
   A term of 3+ characters is the FTS5 phrase ``"term"`` (a substring match under ``trigram``);
   a shorter one is ``LIKE '%te%'`` on the columns.
 - **PostgreSQL**: the ``pg_trgm`` extension and a GIN index ``ix_announcements_text_trgm`` on
-  the expression ``(title || ' ' || body)``; every term is ``ILIKE '%term%'`` on that same
-  expression, which the index serves for terms of 3+ characters. Nothing to keep in sync: the
-  index belongs to the table.
+  the expression ``lower(title || ' ' || body)``; every term is ``LIKE '%term%'`` (lowercased)
+  on that same expression, which the index serves for terms of 3+ characters. ``lower`` +
+  ``LIKE`` rather than ``ILIKE``: PostgreSQL's ``ILIKE`` case-folds every row's text again,
+  which for Chinese text costs several µs a row. Nothing to keep in sync: the index belongs to
+  the table.
 
-Both order by ``(published_at_ms, id)`` descending (index ``ix_announcements_order``); which
-index leads is ``market.portal.rules.plan_search``'s choice, made on the count of keyword
-matches (``count_statement``, capped: cheap).
+Both order by ``(published_at_ms, id)`` descending (index ``ix_announcements_order``). On
+SQLite, which index leads is ``market.portal.rules.plan_search``'s choice, made on the count of
+keyword matches (``count_statement``, capped: cheap), because SQLite's planner knows nothing of
+how many rows a MATCH finds; PostgreSQL's planner has the trigram index's statistics and
+chooses for itself (no count, no hints).
 
 Must not import: web.
 """
@@ -33,7 +37,7 @@ __all__ = ["FTS_TABLE", "TEXT_EXPRESSION", "count_statement", "search_statement"
 
 FTS_TABLE: Final = "announcements_fts"
 #: The indexed expression on PostgreSQL: a query must spell it the same way to use the index.
-TEXT_EXPRESSION: Final = "(announcements.title || ' ' || announcements.body)"
+TEXT_EXPRESSION: Final = "lower(announcements.title || ' ' || announcements.body)"
 
 
 def _fts_match(query: PortalQuery) -> str:
@@ -41,20 +45,16 @@ def _fts_match(query: PortalQuery) -> str:
 
 
 def count_statement(query: PortalQuery, dialect: str) -> TextClause | None:
-    """How many announcements the indexed terms match, up to ``FEW_MATCHES + 1`` (what
-    ``plan_search`` needs); None when the query has no indexed term."""
+    """On SQLite, how many announcements the indexed terms match, up to ``FEW_MATCHES + 1``
+    (what ``plan_search`` needs); None when the query has no indexed term, and on PostgreSQL."""
     indexed = [t for t in query.terms if t.indexed]
     if not indexed:
         return None
-    cap = FEW_MATCHES + 1
-    if dialect == "sqlite":
-        return text(f"SELECT count(*) FROM (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} "
-                    "MATCH :fts LIMIT :cap)").bindparams(fts=_fts_match(query), cap=cap)
-    where = " AND ".join(f"{TEXT_EXPRESSION} ILIKE :term{i} ESCAPE '\\'"
-                         for i in range(len(indexed)))
-    return text(f"SELECT count(*) FROM (SELECT 1 FROM announcements WHERE {where} "
-                "LIMIT :cap) AS found").bindparams(
-                    cap=cap, **{f"term{i}": like_pattern(t) for i, t in enumerate(indexed)})
+    if dialect != "sqlite":
+        return None
+    return text(f"SELECT count(*) FROM (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} "
+                "MATCH :fts LIMIT :cap)").bindparams(fts=_fts_match(query),
+                                                     cap=FEW_MATCHES + 1)
 
 
 TEXT_FIRST: Final = Plan("text")
@@ -68,7 +68,8 @@ def search_statement(query: PortalQuery, dialect: str,
     a = AnnouncementRow
     stmt = select(a)
     if query.region_low is not None:
-        region = a.region_code if plan.lead == "region" else a.region_code.concat("")
+        region = (a.region_code if plan.lead == "region" or dialect != "sqlite"
+                  else a.region_code.concat(""))
         stmt = stmt.where(region.between(query.region_low, query.region_high))
     if query.method is not None:
         stmt = stmt.where(a.method == query.method)
@@ -97,6 +98,6 @@ def search_statement(query: PortalQuery, dialect: str,
                                   a.body.like(pattern, escape="\\")))
     else:
         for i, term in enumerate(query.terms):
-            stmt = stmt.where(text(f"{TEXT_EXPRESSION} ILIKE :term{i} ESCAPE '\\'")
-                              .bindparams(**{f"term{i}": like_pattern(term)}))
+            stmt = stmt.where(text(f"{TEXT_EXPRESSION} LIKE :term{i} ESCAPE '\\'")
+                              .bindparams(**{f"term{i}": like_pattern(term).lower()}))
     return stmt.order_by(a.published_at_ms.desc(), a.id.desc()).limit(query.limit + 1)

@@ -5,8 +5,8 @@ title and body, per dialect, and the index of the portal's order.
   characters, so Chinese needs no word segmentation), external content on ``announcements``,
   filled from the rows already there and kept in sync by three triggers.
 - PostgreSQL: the ``pg_trgm`` extension (a trusted extension since PostgreSQL 13: the database
-  owner may create it) and a GIN trigram index on ``(title || ' ' || body)``, which ``ILIKE``
-  uses.
+  owner may create it) and a GIN trigram index on ``lower(title || ' ' || body)``, which
+  ``LIKE`` on that expression uses (market.portal.store).
 - Both: ``ix_announcements_order`` on ``(published_at_ms, id)``, the portal's order.
 
 Revision ID: 0009
@@ -51,7 +51,7 @@ _SQLITE_DOWN = (
 _POSTGRES_UP = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX ix_announcements_text_trgm ON announcements "
-    "USING gin ((title || ' ' || body) gin_trgm_ops)",
+    "USING gin (lower(title || ' ' || body) gin_trgm_ops)",
 )
 _POSTGRES_DOWN = ("DROP INDEX IF EXISTS ix_announcements_text_trgm",)
 
