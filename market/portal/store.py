@@ -70,7 +70,9 @@ def search_statement(query: PortalQuery, dialect: str,
     if query.region_low is not None:
         region = (a.region_code if plan.lead == "region" or dialect != "sqlite"
                   else a.region_code.concat(""))
-        stmt = stmt.where(region.between(query.region_low, query.region_high))
+        # a county is one code: equality lets (region_code, published_at_ms) give the order
+        stmt = stmt.where(region == query.region_low if query.county
+                          else region.between(query.region_low, query.region_high))
     if query.method is not None:
         stmt = stmt.where(a.method == query.method)
     if query.category:
