@@ -6,7 +6,8 @@ driver connection (``sqlite3``; ``asyncpg``): no HTTP, no JSON, no SQLAlchemy, n
 The statements are the server's own, printed by ``bidroom db portal-sql`` (web/portal_sql.py:
 the capped count of keyword matches on SQLite, then the page with the plan that count
 implies), so this module imports none of the server's code. On PostgreSQL the session sets
-``max_parallel_workers_per_gather = 0``, as each search's transaction on the server does.
+``max_parallel_workers_per_gather = 0`` and ``plan_cache_mode = force_custom_plan``, as each
+search's transaction on the server does.
 Prints ``{"latencies_ms": {label: [ms, …]}, "rows": {label: count}}``.
 """
 
@@ -46,7 +47,8 @@ async def _postgres(dsn: str, statements: dict[str, Any], repeat: int) -> dict[s
     out: dict[str, list[float]] = {label: [] for label in statements}
     found: dict[str, int] = {}
     try:
-        await conn.execute("SET max_parallel_workers_per_gather = 0")
+        await conn.execute("SET max_parallel_workers_per_gather = 0; "
+                           "SET plan_cache_mode = force_custom_plan")
         for _ in range(repeat):
             for label, s in statements.items():
                 t0 = time.perf_counter()

@@ -68,8 +68,13 @@ class PortalService:
         with sql_errors("search announcements"):
             async with self._sessions() as session:
                 dialect = session.get_bind().dialect.name
-                if dialect == "postgresql":  # a page of 21 rows: parallel workers cost more
-                    await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+                if dialect == "postgresql":
+                    # a page of 21 rows: parallel workers cost more than they save; and a plan
+                    # made for the keyword itself, never a generic one for any keyword (a
+                    # prepared statement's generic plan cannot tell 医疗设备 from a rare word)
+                    await session.execute(text(  # SET LOCAL of both, in one round trip
+                        "SELECT set_config('max_parallel_workers_per_gather', '0', true), "
+                        "set_config('plan_cache_mode', 'force_custom_plan', true)"))
                 counting = count_statement(query, dialect)
                 matches = None if counting is None else int(
                     (await session.execute(counting)).scalar_one())
