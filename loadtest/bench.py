@@ -1,4 +1,4 @@
-"""The benchmark suite: rows B1–B6 of PERFORMANCE.md, each with its reference in the same run.
+"""The benchmark suite: rows B1–B7 of PERFORMANCE.md, each with its reference in the same run.
 
     python -m loadtest.bench [--quick] [--rows B1,B2,...] [--out loadtest/results]
                              [--charts docs/benchmarks] [--doc docs/benchmarks.md] [--profile]

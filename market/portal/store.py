@@ -9,8 +9,8 @@ The full-text structures are created by migration 0009 (``web/migrations/version
   A term of 3+ characters is the FTS5 phrase ``"term"`` (a substring match under ``trigram``);
   a shorter one is ``LIKE '%te%'`` on the columns.
 - **PostgreSQL**: the ``pg_trgm`` extension and a GIN index ``ix_announcements_text_trgm`` on
-  the expression ``lower(title || ' ' || body)``; every term is ``LIKE '%term%'`` (lowercased)
-  on that same expression, which the index serves for terms of 3+ characters. ``lower`` +
+  the expression ``lower(title || ' ' || body)``; a term of 3+ characters is
+  ``LIKE '%term%'`` (lowercased) on that same expression, which the index serves. ``lower`` +
   ``LIKE`` rather than ``ILIKE``: PostgreSQL's ``ILIKE`` case-folds every row's text again,
   which for Chinese text costs several µs a row. Nothing to keep in sync: the index belongs to
   the table.
