@@ -1,4 +1,4 @@
-"""The benchmark suite: rows B1–B6 of PERFORMANCE.md, each with its reference in the same run.
+"""The benchmark suite: rows B1–B7 of PERFORMANCE.md, each with its reference in the same run.
 
     python -m loadtest.bench [--quick] [--rows B1,B2,...] [--out loadtest/results]
                              [--charts docs/benchmarks] [--doc docs/benchmarks.md] [--profile]
@@ -30,6 +30,14 @@ Rows (figure / reference / goal, as in PERFORMANCE.md):
   all are answered 200 and the hall lists N bids ``decrypted`` / ``refs/bare_open.py``
   (``cryptography``: SHA-256 + AES-256-GCM + SignedData signature and CA check, same
   envelopes, same keys, one loop in this process) / ratio ≤ 1.5.
+* B7 portal search — N synthetic Chinese announcements (1,100,000; 100,000 with ``--quick``)
+  loaded in bulk (``loadtest/portal_seed.py``) into the embedded SQLite (FTS5 trigram) and, with
+  ``--postgres-url``, into that PostgreSQL database (pg_trgm; the row migrates it and fills it:
+  give it a database of its own); p50/p99 of ``GET /api/portal/announcements`` for a fixed mix
+  of queries (keywords, filters, a next page) over one keep-alive connection / the same
+  statements (printed by ``bidroom db portal-sql``) run directly on the database by
+  ``refs/portal_direct.py`` (a bare ``sqlite3`` / ``asyncpg`` connection) / p99 ratio ≤ 1.5
+  and p99 ≤ 50 ms.
 * B6 reconnect storm — 20 % of sockets dropped mid-auction (no close frame), clients rejoin with
   ``last_seq`` and re-send unanswered bids with the same ``bid_id``; after the close (test
   clock) events received / events in the room log, and acked bids / stored bids.
@@ -54,6 +62,7 @@ import random
 import resource
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,7 +75,7 @@ from typing import Any
 import msgpack
 import redis.asyncio as aioredis
 
-from loadtest import flame, rawws, report, wire
+from loadtest import flame, portal_seed, rawws, report, wire
 from loadtest.api import Api, Party, auction_settings, create_auction, create_parties
 from loadtest.clients import (
     Counter,
@@ -96,11 +105,13 @@ from loadtest.procs import (
 
 __all__ = ["Plan", "main", "percentiles", "run"]
 
-ROWS = ("B1", "B2", "B3", "B4", "B5", "B6")
+ROWS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
 HOST = "127.0.0.1"
 ROOM_SCRIPT = Path("bidroom") / "auction" / "room.lua"  # under the server's source; a file
 TEST_CLOCK_KEY = "bidroom:testclock"
 HOUR_MS = 3_600_000
+#: B7 on PostgreSQL too when set (``--postgres-url``): a database the row may fill.
+B7_POSTGRES_URL: list[str | None] = [None]
 B1_P99_MS = 50.0
 B2_P99_MS = 100.0
 DRAIN_S = 30.0  # at most this long for a fan-out step's backlog to arrive
@@ -137,6 +148,8 @@ class Plan:
     b5_bids: int = 500
     b5_bid_bytes: int = 1 << 20  # the bid document's size (random bytes: incompressible)
     b5_in_flight: int = 64  # decrypt requests in flight at once
+    b7_announcements: int = 1_100_000  # Guangdong's count after ten months
+    b7_repeat: int = 40  # rounds of B7_QUERIES, over HTTP and directly
 
     @classmethod
     def of(cls, mode: str) -> Plan:
@@ -145,7 +158,8 @@ class Plan:
                        b1_ref_steps=((1, 1), (2, 16)), b2_watchers=(20,), b2_rates={20: (10,)},
                        b2_step_s=2.0, b2_refs=("bare",), b3_connections=20, b4_auctions=2,
                        b4_step_s=2.0, b6_suppliers=3, b6_watchers=4, b6_bid_s=1.5,
-                       profile_s=3.0, b5_bids=3, b5_bid_bytes=16 << 10)
+                       profile_s=3.0, b5_bids=3, b5_bid_bytes=16 << 10,
+                       b7_announcements=2_000, b7_repeat=2)
         sweep = (5, 10, 20, 30, 40, 50, 70, 100, 150)
         if mode == "quick":
             return cls(mode, b1_hot_steps=(1, 8, 32), b1_rooms=50, b1_rooms_steps=(10, 25, 50),
@@ -153,7 +167,7 @@ class Plan:
                        b2_watchers=(2000,), b2_rates={2000: sweep}, b2_step_s=3.0,
                        b2_refs=("bare", "socketio"), b3_connections=2000, b4_auctions=100,
                        b4_step_s=5.0, b6_suppliers=10, b6_watchers=40, b6_bid_s=3.0,
-                       b5_bids=50)
+                       b5_bids=50, b7_announcements=100_000, b7_repeat=20)
         return cls(mode, b1_hot_steps=(1, 4, 16, 32, 64, 128), b1_rooms=50,
                    b1_rooms_steps=(10, 25, 50, 100), b1_step_s=5.0,
                    b1_ref_steps=((1, 1), (4, 32), (8, 64), (16, 64), (32, 128)),
@@ -1528,8 +1542,175 @@ async def _b6(bench: Bench, stack: Stack, plan: Plan) -> dict[str, Any]:
 
 # ======================================================================================= run
 
+
+# ======================================================================================= B7
+
+#: The portal queries B7 times, each as many times as the plan says: a common keyword in a
+#: province, a long keyword, filters alone, a county with a keyword and filters, a rare
+#: keyword (a project number), a two-character keyword (LIKE), and the second page of the
+#: first (its cursor is taken from the first page's answer).
+B7_QUERIES: dict[str, dict[str, str]] = {
+    "keyword in a province": {"q": "医疗设备", "region": "440000"},
+    "long keyword": {"q": "信息系统运维服务"},
+    "filters only": {"region": "440100", "method": "open_tender", "kind": "procurement"},
+    "county + keyword + category": {"q": "计算机", "region": "440106", "category": "A02"},
+    "rare keyword": {"q": "GD20260012345"},
+    "two characters": {"q": "保安", "region": "440300"},
+    "keyword + days": {"q": "物业管理", "from": "2026-06-01", "to": "2026-06-30"},
+}
+B7_P99_MS = 50.0
+
+
+def _b7_http(base_url: str, queries: dict[str, dict[str, str]],
+             repeat: int) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Each query ``repeat`` times over one keep-alive HTTP/1.1 connection (blocking: this is
+    the only thing the load generator does meanwhile)."""
+    import http.client
+    from urllib.parse import urlencode, urlsplit
+
+    host = urlsplit(base_url)
+    conn = http.client.HTTPConnection(host.hostname or HOST, host.port, timeout=30)
+    out: dict[str, list[float]] = {label: [] for label in queries}
+    found: dict[str, int] = {}
+    try:
+        for _ in range(repeat):
+            for label, params in queries.items():
+                path = "/api/portal/announcements?" + urlencode(params)
+                t0 = time.perf_counter()
+                conn.request("GET", path)
+                reply = conn.getresponse()
+                body = reply.read()
+                out[label].append((time.perf_counter() - t0) * 1000)
+                if reply.status != 200:
+                    raise RuntimeError(f"B7 {label}: HTTP {reply.status} {body[:300]!r}")
+                found[label] = len(json.loads(body)["items"])
+    finally:
+        conn.close()
+    return out, found
+
+
+def _b7_queries(base_url: str) -> dict[str, dict[str, str]]:
+    """B7_QUERIES and the first one's second page (its cursor from the first page)."""
+    import urllib.request
+    from urllib.parse import urlencode
+
+    first = B7_QUERIES["keyword in a province"]
+    with urllib.request.urlopen(f"{base_url}/api/portal/announcements?{urlencode(first)}",
+                                timeout=30) as reply:
+        cursor = json.loads(reply.read())["next_cursor"]
+    queries = dict(B7_QUERIES)
+    if cursor:
+        queries["next page"] = {**first, "cursor": cursor}
+    return queries
+
+
+def _b7_direct(url: str, queries: dict[str, dict[str, str]], repeat: int,
+               workdir: Path) -> dict[str, Any]:
+    """The same statements on a bare connection: the server's CLI prints them
+    (``bidroom db portal-sql``), ``refs/portal_direct.py`` runs them."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "web.cli", "db", "portal-sql", "--database-url", url,
+         json.dumps(queries)], cwd=SERVER_SRC[0], env=child_env(), capture_output=True,
+        text=True, timeout=600, check=False)
+    if printed.returncode != 0:
+        raise RuntimeError(f"bidroom db portal-sql failed: {printed.stderr[-2000:]}")
+    statements = workdir / "portal-statements.json"
+    statements.write_text(printed.stdout, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "loadtest.refs.portal_direct", url, str(statements),
+         str(repeat)], cwd=REPO_ROOT, env=child_env(), capture_output=True, text=True,
+        timeout=1800, check=False)
+    if run.returncode != 0:
+        raise RuntimeError(f"portal_direct failed: {run.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(run.stdout)
+    return result
+
+
+def _b7_prepare(workdir: Path, database_url: str | None, n: int) -> tuple[Path, str]:
+    """A data dir whose database holds ``n`` synthetic announcements; its URL."""
+    data_dir = workdir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = database_url or f"sqlite+aiosqlite:///{(data_dir / 'bidroom.db').absolute()}"
+    subprocess.run([sys.executable, "-m", "web.cli", "db", "upgrade", "--data-dir",
+                    str(data_dir), "--database-url", url], cwd=SERVER_SRC[0], env=child_env(),
+                   capture_output=True, timeout=300, check=True)
+    if database_url is None:
+        portal_seed.seed_sqlite(str(data_dir / "bidroom.db"), n)
+    else:
+        asyncio.run(portal_seed.seed_postgres(
+            database_url.replace("postgresql+asyncpg://", "postgresql://"), n))
+    return data_dir, url
+
+
+async def _b7_one(bench: Bench, name: str, database_url: str | None) -> dict[str, Any]:
+    plan = bench.plan
+    n = plan.b7_announcements
+    t0 = time.monotonic()
+    data_dir, url = await asyncio.to_thread(_b7_prepare, bench.workdir / name, database_url, n)
+    seed_s = time.monotonic() - t0
+    redis = RedisServer(bench.workdir / name / "redis").start()
+    bench.redis_version = bench.redis_version or redis.version()
+    env = {**SERVER_ENV, **({"BIDROOM_DATABASE_URL": url} if database_url else {})}
+    server = BidroomServer(data_dir, redis.url, env=env)
+    try:
+        server.start()
+        queries = _b7_queries(server.base_url)
+        _b7_http(server.base_url, queries, 1)  # warm-up: pages and plans cached on both sides
+        meter = CpuMeter({"server": server.pid, "redis": redis.pid})
+        meter.start()
+        ours, found = _b7_http(server.base_url, queries, plan.b7_repeat)
+        cpu = meter.stop()
+    finally:
+        server.stop()
+        redis.stop()
+    direct = _b7_direct(url, queries, plan.b7_repeat + 1, bench.workdir / name)
+    direct["latencies_ms"] = {k: v[1:] for k, v in direct["latencies_ms"].items()}  # warm-up
+    ours_all = [v for values in ours.values() for v in values]
+    ref_all = [v for values in direct["latencies_ms"].values() for v in values]
+    p_ours, p_ref = percentiles(ours_all), percentiles(ref_all)
+    ratio = _ratio(p_ours["p99"], p_ref["p99"])
+    ratio50 = _ratio(p_ours["p50"], p_ref["p50"])
+    passed = (ratio is not None and ratio <= 1.5 and p_ours["p99"] is not None
+              and p_ours["p99"] <= B7_P99_MS)
+    per_query = {label: {"http_ms": percentiles(ours[label]),
+                         "direct_ms": percentiles(direct["latencies_ms"][label]),
+                         "rows_http": found.get(label), "rows_direct": direct["rows"].get(label)}
+                 for label in queries}
+    engine = "PostgreSQL pg_trgm" if database_url else "SQLite FTS5 trigram"
+    return {"line": {
+        "label": f"B7 portal search, {n:,} announcements, {engine}",
+        "figure": p_ours["p99"], "unit": "ms p99",
+        "figure_text": f"p50 {p_ours['p50']} ms, p99 {p_ours['p99']} ms (HTTP)",
+        "reference": p_ref["p99"],
+        "reference_text": f"p50 {p_ref['p50']} ms, p99 {p_ref['p99']} ms (same statements "
+                          "on the database, refs/portal_direct.py)",
+        "ratio": ratio, "goal": "<= 1.5 and p99 <= 50 ms", "pass": passed, "cpu": cpu},
+        "detail": {"announcements": n, "seed_s": round(seed_s, 1), "queries": queries,
+                   "repeat": plan.b7_repeat, "p50_ratio": ratio50, "http_ms": p_ours,
+                   "direct_ms": p_ref, "per_query": per_query},
+        "series": [{"label": f"HTTP ({engine})", "latency_ms": p_ours},
+                   {"label": f"direct ({engine})", "latency_ms": p_ref}]}
+
+
+async def row_b7(bench: Bench) -> dict[str, Any]:
+    runs = {"sqlite": await _b7_one(bench, "portal-sqlite", None)}
+    if B7_POSTGRES_URL[0]:
+        runs["postgresql"] = await _b7_one(bench, "portal-postgres", B7_POSTGRES_URL[0])
+    return {"id": "B7", "title": f"portal search over {bench.plan.b7_announcements:,} "
+                                 "announcements", "status": "measured",
+            "lines": [r["line"] for r in runs.values()],
+            "detail": {name: r["detail"] for name, r in runs.items()},
+            "series": [s for r in runs.values() for s in r["series"]],
+            "throughput_unit": None, "latency_label": "search latency (ms)",
+            "notes": ["One client, one keep-alive connection, queries in turn; the reference "
+                      "runs the statements the server builds (bidroom db portal-sql: the "
+                      "capped count of keyword matches and the page) on a bare driver "
+                      "connection; the first round of each side is a warm-up."]}
+
+
 ROW_FUNCS: dict[str, Callable[[Bench], Awaitable[dict[str, Any]]]] = {
     "B1": row_b1, "B2": row_b2, "B3": row_b3, "B4": row_b4, "B5": row_b5, "B6": row_b6,
+    "B7": row_b7,
 }
 
 
@@ -1607,7 +1788,7 @@ def run(plan: Plan, rows: Sequence[str], out_dir: Path, charts_dir: Path | None,
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.bench",
-                                     description="Run benchmark rows B1–B6 of PERFORMANCE.md.")
+                                     description="Run benchmark rows B1–B7 of PERFORMANCE.md.")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="smaller rows; under 5 minutes")
     mode.add_argument("--smoke", action="store_true",
@@ -1637,7 +1818,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="record py-spy profiles of the bid path (B1) and fan-out (B2) "
                              "into the charts directory (needs py-spy and ptrace rights)")
+    parser.add_argument("--postgres-url", default=None,
+                        help="B7 also on this PostgreSQL database (migrated and filled by the "
+                             "row: give it a database of its own)")
     args = parser.parse_args(argv)
+    B7_POSTGRES_URL[0] = args.postgres_url
     rows = [r.strip().upper() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in ROWS]
     if unknown:

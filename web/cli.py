@@ -240,6 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_database_url(upgrade)
     _add_data_dir(upgrade)
     upgrade.set_defaults(handler=_cmd_db_upgrade)
+    portal_sql = db_commands.add_parser(
+        "portal-sql",
+        help="公告检索的SQL语句 / the portal search's SQL for given queries (benchmark B7)",
+        description="打印公告检索对给定查询执行的SQL语句 / print the SQL statements the portal's "
+        "search runs for each query of QUERIES (JSON: {label: {parameter: value}}), compiled "
+        "for the database's driver (web/portal_sql.py)",
+    )
+    _add_database_url(portal_sql)
+    _add_data_dir(portal_sql)
+    portal_sql.add_argument("queries", metavar="QUERIES", help="JSON {label: {param: value}}")
+    portal_sql.set_defaults(handler=_cmd_db_portal_sql)
 
     admin = commands.add_parser("admin", help="管理 / administration",
                                 description="管理 / administration")
@@ -960,6 +971,15 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     upgrade_database_sync(url)
     print(f"{_redact_database_url(url)}: 已迁移到 / at revision {head_revision()}")
+    return OK
+
+
+def _cmd_db_portal_sql(args: argparse.Namespace) -> int:
+    from web.portal_sql import portal_statements
+
+    settings = Settings.from_env(data_dir=args.data_dir, database_url=args.database_url)
+    print(json.dumps(portal_statements(settings.resolved_database_url(),
+                                       json.loads(args.queries)), ensure_ascii=False))
     return OK
 
 

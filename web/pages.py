@@ -24,6 +24,8 @@ Routes:
 ``GET /app/budgets``                          budget projects, plans, intentions, splitting flags
 ``GET /app/bids``                             the supplier's tenders: published projects' lots
 ``GET /app/bids/{project_id}``                register with a bond, download the documents
+``GET /app/portal``                           the public portal: search the announcements
+``GET /app/portal/{announcement_id}``         one announcement with its statutory dates
 ``GET /static/…``                             CSS and JavaScript modules
 ``GET /api/demo/accounts``                    the demo's accounts, only in a ``bidroom demo`` dir
 ============================================  ==========================================
@@ -82,6 +84,8 @@ PAGES: dict[str, str] = {
     "/budgets": "budgets.html",
     "/bids": "bids.html",
     "/bids/{project_id}": "bid.html",
+    "/portal": "portal.html",
+    "/portal/{announcement_id}": "notice.html",
 }
 
 

@@ -16,7 +16,8 @@ new-project form, a project's plan with a refused deadline, the project after pu
 in English), and the administrator's calendar for next year; budgets and plans with an
 intention, the new-project form on a plan, the administrator's splitting check, a published
 lot's documents, registrations and downloads, the supplier's tenders and its registered lot
-(and in English).
+(and in English); the public portal (search, one announcement with
+its statutory dates).
 """
 
 from __future__ import annotations
@@ -459,6 +460,31 @@ async def _tendering(shooter: Shooter) -> None:
     await shooter.shoot(english, "bid-supplier-en")
 
 
+async def _portal(shooter: Shooter, base: str, purchaser: dict[str, Any]) -> None:
+    """The public portal, signed out: two lots published now (deadline 30 days on, so the
+    dates may cross into a year the calendar marks provisional), the search and one notice."""
+    from playwright.async_api import expect
+
+    day = 86_400_000
+    now = _http("GET", f"{base}/api/time")["server_time_ms"]
+    for title, lot, category in (("区实验小学多媒体教室建设", "交互式智能平板", "A02010104"),
+                                 ("区人民医院医疗设备采购", "彩色超声诊断仪", "A032201")):
+        created = _http("POST", f"{base}/api/projects", purchaser["token"], {
+            "title": title, "method": "open_tender", "region_code": "440106",
+            "lots": [{"title": lot, "category_code": category, "budget_fen": 90_000_000,
+                      "ceiling_fen": 85_000_000}]})
+        _http("POST", f"{base}/api/lots/{created['lots'][0]['id']}/publish", purchaser["token"],
+              {"documents_from_ms": now + 60_000, "documents_until_ms": now + 25 * day,
+               "deadline_ms": now + 30 * day})
+    page = await shooter.page(None)
+    await page.goto(f"{base}/app/portal?region=440000")
+    await expect(page.locator("#portal-results li")).to_have_count(2)
+    await shooter.shoot(page, "portal")
+    await page.locator("#portal-results li").last.get_by_role("link").click()
+    await expect(page.locator("#notice-dates tbody tr")).to_have_count(3)
+    await shooter.shoot(page, "portal-notice")
+
+
 async def _run(out: Path, chromium: str, demo: DemoServer, work: Path) -> list[Path]:
     from playwright.async_api import async_playwright, expect
 
@@ -553,6 +579,7 @@ async def _run(out: Path, chromium: str, demo: DemoServer, work: Path) -> list[P
             await watch.goto(f"{base}/app/auctions/{auction_id}/result")
             await expect(watch.locator("#ranking tbody tr")).to_have_count(4)
             await shooter.shoot(watch, "result")
+            await _portal(shooter, base, purchaser)
             if scene.opening_id:
                 await scene.shoot(shooter)
             await _projects(shooter)

@@ -81,7 +81,9 @@ class AnnouncementRow(Base):
     its statutory dates (each with its article) as computed when it was published."""
 
     __tablename__ = "announcements"
-    __table_args__ = (Index("ix_announcements_published", "region_code", "published_at_ms"),)
+    __table_args__ = (Index("ix_announcements_published", "region_code", "published_at_ms"),
+                      # the portal's order (market.portal; migration 0009)
+                      Index("ix_announcements_order", "published_at_ms", "id"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
                                     primary_key=True, autoincrement=True)

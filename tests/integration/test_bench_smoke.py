@@ -71,3 +71,29 @@ def test_a_smoke_run_of_the_benchmark_suite_writes_results_of_the_documented_sha
     assert opening["bids"] == 3
     assert opening["decrypt_latency_ms"]["n"] == 3  # every key answered 200 "decrypted"
     assert opening["all_decrypted_in_hall_s"] > 0 and opening["reference_s"] > 0
+
+
+def test_a_smoke_run_of_the_portal_row_compares_http_with_the_same_statements(
+    tmp_path: Path,
+) -> None:
+    """B7 with 2,000 announcements on SQLite: every query answered over HTTP and directly,
+    the same number of rows both ways."""
+    out = tmp_path / "results"
+    run = subprocess.run(
+        [sys.executable, "-m", "loadtest.bench", "--smoke", "--rows", "B7",
+         "--out", str(out), "--no-charts", "--no-doc"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=170, check=False,
+    )
+    assert run.returncode == 0, f"bench failed:\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
+    doc = json.loads(next(out.glob("*.json")).read_text(encoding="utf-8"))
+    (row,) = doc["rows"]
+    assert row["id"] == "B7" and row["status"] == "measured", row.get("error")
+    (line,) = row["lines"]
+    for key in ("label", "figure", "reference", "ratio", "goal", "pass", "cpu"):
+        assert key in line, key
+    detail = row["detail"]["sqlite"]
+    assert detail["announcements"] == 2_000
+    assert "next page" in detail["queries"]  # the first query has a second page
+    for label, query in detail["per_query"].items():
+        assert query["http_ms"]["n"] == query["direct_ms"]["n"] == 2, label
+        assert query["rows_http"] == min(query["rows_direct"], 20), label

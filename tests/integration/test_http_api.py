@@ -1054,7 +1054,10 @@ def test_every_documented_operation_is_bilingual_and_declares_its_security() -> 
               ("post", "/api/auth/ca/challenge"), ("post", "/api/auth/ca/login"),  # issue #3
               # the statutory calendar is public information (issue #11)
               ("get", "/api/calendar/periods"), ("get", "/api/calendar/dates"),
-              ("get", "/api/calendar/days/{day}"), ("get", "/api/calendar/years/{year}")}
+              ("get", "/api/calendar/days/{day}"), ("get", "/api/calendar/years/{year}"),
+              # the public portal (no login, 政府采购网 style)
+              ("get", "/api/portal/announcements"),
+              ("get", "/api/portal/announcements/{announcement_id}")}
     ids = set()
     for path, operations in DOC["paths"].items():
         for method, op in operations.items():

@@ -39,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from bidroom.config import Settings
 from bidroom.opening.ca import PlatformCA
 from market.catalog import Catalog, shipped_catalog_text
+from market.projects.store import AnnouncementRow
 from tests.conftest import Party, Seeder
 from tests.opening_kit import at, issue
 from web.openapi import openapi_document
@@ -146,7 +147,8 @@ _PATH_IDS = {"auction_id": "auctions", "opening_id": "openings", "user_id": "use
              "token_id": "tokens", "supplier_id": "suppliers", "objection_id": "objections",
              "project_id": "projects", "lot_id": "lots", "day": "days", "year": "years",
              "budget_project_id": "budget_projects", "plan_id": "plans",
-             "document_id": "documents", "registration_id": "registrations"}
+             "document_id": "documents", "registration_id": "registrations",
+             "announcement_id": "announcements"}
 _LAB: list[Lab] = []
 
 
@@ -244,6 +246,14 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
         registration = await http.post(f"/api/lots/{tender_lot}/registrations", headers={
             "Authorization": f"Bearer {parties['supplier'].token}"})
         assert registration.status_code == 201, registration.text
+    async with services.sessions() as session, session.begin():  # one for the portal
+        notice = AnnouncementRow(
+            project_id=project.json()["id"], lot_id=None, kind="procurement",
+            title="某市第一中学计算机采购 台式计算机", body="采购公告", region_code="440100",
+            method="open_tender", category_code="A02010105", dates=[], published_at_ms=T0)
+        session.add(notice)
+        await session.flush()
+        announcement_id = str(notice.id)
     tokens = await services.registry.list_tokens(parties["supplier"].user_id)
     ids.update({
         "auctions": [auction.json()["id"]],
@@ -259,6 +269,7 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
         "years": ["2026", "2027"],
         "budget_projects": [budget.json()["id"]],
         "plans": [plan.json()["id"]],
+        "announcements": [announcement_id, "0"],
     })
     return parties, ids
 

@@ -24,6 +24,7 @@ from bidroom.stores.sql import (
 from web.db import (
     database_revision,
     head_revision,
+    included_in_comparison,
     load_models,
     upgrade_database,
     upgrade_database_sync,
@@ -330,7 +331,9 @@ async def test_the_migrations_match_the_models(migrated_database_url: str) -> No
         async with engine.connect() as conn:
             diff = await conn.run_sync(
                 lambda sync_conn: compare_metadata(
-                    MigrationContext.configure(sync_conn, opts={"compare_type": True}), metadata
+                    MigrationContext.configure(sync_conn, opts={
+                        "compare_type": True, "include_name": included_in_comparison}),
+                    metadata
                 )
             )
     finally:

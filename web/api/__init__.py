@@ -19,6 +19,7 @@ from web.api import (
     catalog,
     openings,
     plans,
+    portal,
     projects,
     registry,
     system,
@@ -33,7 +34,8 @@ def operations() -> list[Operation]:
     """Every HTTP operation of the API, in documentation order (``/openapi.json`` aside)."""
     return [*system.ops.operations, *registry.ops.operations, *catalog.ops.operations,
             *auctions.ops.operations, *openings.ops.operations, *calendar.ops.operations,
-            *projects.ops.operations, *plans.ops.operations, *tendering.ops.operations]
+            *projects.ops.operations, *plans.ops.operations, *tendering.ops.operations,
+            *portal.ops.operations]
 
 
 def routes() -> list[BaseRoute]:

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from bidroom.stores.sql import make_engine, normalize_database_url
-from web.db import load_models
+from web.db import included_in_comparison, load_models
 
 # Any fixed 64-bit number, the same in every process: serialises concurrent migrations on
 # PostgreSQL until the migrating transaction ends.
@@ -62,6 +62,7 @@ def do_run_migrations(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_name=included_in_comparison,  # not the portal's hand-made FTS objects
         render_as_batch=True,  # SQLite needs batch mode to alter tables
     )
     with context.begin_transaction():
