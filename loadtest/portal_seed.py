@@ -6,7 +6,8 @@ rebuilt after).
 The same ``n`` and ``seed`` give the same rows on both databases. Announcements are spread
 over ten months (Guangdong's count after ten months is 1,100,000: PRODUCT.md), about one in
 twenty sharing its publication time with the one before it, so the order's tie-break on ``id``
-is exercised.
+is exercised. Each carries its project number (``GD2026`` and seven digits) in the body and
+as its ``reference`` (migration 0011), as a real announcement carries its project's id.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ __all__ = ["COLUMNS", "T0_MS", "rows", "seed_postgres", "seed_sqlite"]
 T0_MS: Final = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 SPAN_MS: Final = 304 * 86_400_000  # ten months
 COLUMNS: Final = ("project_id", "lot_id", "kind", "title", "body", "region_code", "method",
-                  "category_code", "dates", "published_at_ms")
+                  "category_code", "dates", "published_at_ms", "reference")
 
 _REGIONS: Final = (  # (code, name): Guangdong's cities and some counties, and a few others
     ("440000", "广东省"), ("440100", "广州市"), ("440103", "广州市荔湾区"),
@@ -62,13 +63,14 @@ def rows(n: int, seed: int = 11) -> Iterator[tuple[Any, ...]]:
         category, item = _ITEMS[rnd.randrange(len(_ITEMS))]
         kind, kind_word = _KINDS[rnd.randrange(len(_KINDS))]
         title = f"{region}{unit}{item}采购项目{kind_word}"
+        number = f"GD{2026}{i:07d}"  # the project number: in the body and the reference
         body = (f"{region}{unit}就{item}进行采购，数量{rnd.randint(1, 500)}，预算金额"
                 f"{rnd.randint(5, 900)}万元，{_EXTRAS[rnd.randrange(len(_EXTRAS))]}。"
-                f"项目编号GD{2026}{i:07d}。")
+                f"项目编号{number}。")
         if rnd.random() >= 0.05:  # one in twenty shares the previous one's time
             at += step
         yield (f"P{i:09d}", f"P{i:09d}-1", kind, title, body, code,
-               _METHODS[rnd.randrange(len(_METHODS))], category, "[]", at)
+               _METHODS[rnd.randrange(len(_METHODS))], category, "[]", at, number)
 
 
 def seed_sqlite(path: str, n: int, seed: int = 11, batch: int = 50_000) -> None:

@@ -1,10 +1,13 @@
 """``bidroom db portal-sql``: the SQL statements the portal's search runs for given queries, as
-the server builds them (``market.portal``: the capped count of keyword matches on SQLite, then
-the page's SELECT with the plan that count implies), compiled with their parameters for the
-database's own driver. Benchmark row B7's reference (``loadtest/refs/portal_direct.py``) runs
-them on a bare connection, so the load tests need not import the server's code.
+the server builds them (``market.portal``: the lookup of identifier terms in the
+announcements' ``reference`` column, the capped count of keyword matches on SQLite when no
+reference was found, then the page's SELECT with the plan they imply), compiled with their
+parameters for the database's own driver. Benchmark row B7's reference
+(``loadtest/refs/portal_direct.py``) runs them on a bare connection, so the load tests need
+not import the server's code.
 
-Output: ``{label: {"count": [sql, params] | null, "page": [sql, params]}}``; params are a
+Output: ``{label: {"references": [sql, params] | null, "count": [sql, params] | null,
+"page": [sql, params]}}``; params are a
 mapping for SQLite (``:name``), a list for PostgreSQL (``$1``…).
 """
 
@@ -20,7 +23,7 @@ from sqlalchemy.sql import ClauseElement
 from bidroom.stores.sql import make_engine
 from market.portal import PortalService
 from market.portal.rules import plan_search
-from market.portal.store import count_statement, search_statement
+from market.portal.store import count_statement, references_statement, search_statement
 
 __all__ = ["portal_statements"]
 
@@ -44,11 +47,15 @@ async def _statements(database_url: str,
         async with engine.connect() as conn:
             for label, params in queries.items():
                 query = PortalService.parse(params)
-                counting = count_statement(query, dialect)
+                finding = references_statement(query)
+                known = frozenset() if finding is None else frozenset(
+                    (await conn.scalars(finding)).all())
+                counting = None if known else count_statement(query, dialect)
                 matches = None if counting is None else int(
                     (await conn.execute(counting)).scalar_one())
-                page = search_statement(query, dialect, plan_search(query, matches))
-                out[label] = {"count": _compiled(counting, dialect),
+                page = search_statement(query, dialect, plan_search(query, matches, known))
+                out[label] = {"references": _compiled(finding, dialect),
+                              "count": _compiled(counting, dialect),
                               "page": _compiled(page, dialect)}
     finally:
         await engine.dispose()

@@ -4,8 +4,9 @@ driver connection (``sqlite3``; ``asyncpg``): no HTTP, no JSON, no SQLAlchemy, n
     python -m loadtest.refs.portal_direct URL STATEMENTS_JSON_FILE REPEAT
 
 The statements are the server's own, printed by ``bidroom db portal-sql`` (web/portal_sql.py:
-the capped count of keyword matches on SQLite, then the page with the plan that count
-implies), so this module imports none of the server's code. On PostgreSQL the session sets
+the lookup of identifier terms in ``announcements.reference``, the capped count of keyword
+matches on SQLite, then the page with the plan they imply; each run when the server runs it),
+so this module imports none of the server's code. On PostgreSQL the session sets
 ``max_parallel_workers_per_gather = 0`` and ``plan_cache_mode = force_custom_plan``, as each
 search's transaction on the server does.
 Prints ``{"latencies_ms": {label: [ms, …]}, "rows": {label: count}}``.
@@ -30,6 +31,8 @@ def _sqlite(path: str, statements: dict[str, Any], repeat: int) -> dict[str, Any
         for _ in range(repeat):
             for label, s in statements.items():
                 t0 = time.perf_counter()
+                if s.get("references") is not None:
+                    conn.execute(*s["references"]).fetchall()
                 if s["count"] is not None:
                     conn.execute(*s["count"]).fetchone()
                 rows = conn.execute(*s["page"]).fetchall()
@@ -52,6 +55,8 @@ async def _postgres(dsn: str, statements: dict[str, Any], repeat: int) -> dict[s
         for _ in range(repeat):
             for label, s in statements.items():
                 t0 = time.perf_counter()
+                if s.get("references") is not None:
+                    await conn.fetch(s["references"][0], *s["references"][1])
                 if s["count"] is not None:
                     await conn.fetchval(s["count"][0], *s["count"][1])
                 rows = await conn.fetch(s["page"][0], *s["page"][1])

@@ -13,14 +13,19 @@ A query (``parse_query``) filters announcements by
   every term must appear in the title or the body. A term of 3 or more characters is looked up
   in the full-text index (SQLite FTS5 ``trigram``; PostgreSQL ``pg_trgm``); a term of 1 or 2
   characters cannot be cut into trigrams and is matched with ``LIKE`` (correct, but a scan of
-  the rows the other filters leave: see docs/procurement.md "The portal").
+  the rows the other filters leave: see docs/procurement.md "The portal"). A term that looks
+  like an identifier (``is_identifier``: 6 to 50 ASCII letters and digits, at least one digit,
+  such as the project number ``GD20260012345``) is first looked up, case-insensitively, in the
+  announcements' indexed ``reference`` column (``reference_key``); when some announcement
+  carries it, the term matches exactly those (a project number is looked up, not searched),
+  otherwise it is searched in the text like any other term.
 
 Which index leads (``Plan``, chosen by ``plan_search``): the newest-first order index, walked
 until a page is full with every filter checked on the way, unless the rows that can match are
-few — a keyword whose index lookup finds at most ``FEW_MATCHES`` announcements (counted first,
-cheaply), or a county's region — then those rows are fetched and sorted. Walking the order is
-what keeps a common keyword or a province fast over a million announcements; fetching is what
-keeps a rare one (a project number) from scanning them all.
+few — a known reference (``Plan.references``), a keyword whose index lookup finds at most
+``FEW_MATCHES`` announcements (counted first, cheaply), or a county's region — then those
+rows are fetched and sorted. Walking the order is what keeps a common keyword or a province
+fast over a million announcements; fetching is what keeps a rare one from scanning them all.
 
 Results come newest first: ``published_at_ms`` descending, then ``id`` descending, a total
 order, so a page boundary (the ``cursor``: the last row's ``published_at_ms.id``) is stable
@@ -50,6 +55,7 @@ __all__ = [
     "MAX_LIMIT",
     "MAX_TERMS",
     "MAX_TERM_CHARS",
+    "MIN_IDENTIFIER",
     "TRIGRAM",
     "Cursor",
     "Plan",
@@ -60,9 +66,12 @@ __all__ = [
     "encode_cursor",
     "excerpt",
     "fts5_phrase",
+    "identifier_keys",
+    "is_identifier",
     "like_pattern",
     "parse_query",
     "plan_search",
+    "reference_key",
     "split_terms",
 ]
 
@@ -82,6 +91,23 @@ PARAMETERS: Final = ("region", "method", "category", "kind", "from", "to", "q", 
 _CATEGORY: Final = re.compile(r"[ABC][0-9]{0,10}")
 _CURSOR: Final = re.compile(r"([0-9]{1,15})\.([0-9]{1,18})")
 _DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: The shortest identifier: shorter ASCII runs with a digit (``A02``, ``2026``) are words.
+MIN_IDENTIFIER: Final = 6
+_IDENTIFIER: Final = re.compile(rf"[A-Za-z0-9]{{{MIN_IDENTIFIER},{MAX_TERM_CHARS}}}")
+
+
+def is_identifier(text: str) -> bool:
+    """Whether a search term looks like an identifier (a project number ``GD20260012345``, a
+    project id): ``MIN_IDENTIFIER`` to ``MAX_TERM_CHARS`` ASCII letters and digits, at least one
+    of them a digit. ``计算机``, ``Lenovo``, ``A02`` and ``GD-2026-1`` are not."""
+    return (_IDENTIFIER.fullmatch(text) is not None
+            and any(c.isdigit() for c in text))
+
+
+def reference_key(text: str) -> str:
+    """How a reference is stored and compared (``announcements.reference``): upper case, so the
+    lookup is case-insensitive and the column's index serves it on both databases."""
+    return text.upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +128,11 @@ class Term:
     @property
     def indexed(self) -> bool:
         return len(self.text) >= TRIGRAM
+
+    @property
+    def identifier(self) -> bool:
+        """Looked up in ``announcements.reference`` first (``is_identifier``)."""
+        return is_identifier(self.text)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -240,15 +271,28 @@ def parse_query(params: Mapping[str, str]) -> PortalQuery | QueryProblem:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Which index leads: ``text`` (the keyword's few matches), ``region`` (a county's rows) or
-    ``order`` (newest first, filters checked on the way)."""
+    """Which index leads: ``reference`` (the announcements carrying an identifier term),
+    ``text`` (the keyword's few matches), ``region`` (a county's rows) or ``order`` (newest
+    first, filters checked on the way). ``references``: the identifier terms' keys that some
+    announcement carries (``reference_key``); those terms match the column, not the text."""
 
     lead: str
+    references: frozenset[str] = frozenset()
 
 
-def plan_search(query: PortalQuery, text_matches: int | None) -> Plan:
-    """The plan for a query, given how many announcements its indexed terms match (counted up
-    to ``FEW_MATCHES + 1``; None when it has no indexed term)."""
+def identifier_keys(query: PortalQuery) -> tuple[str, ...]:
+    """The keys to look up in ``announcements.reference``: one per identifier term."""
+    return tuple(reference_key(t.text) for t in query.terms if t.identifier)
+
+
+def plan_search(query: PortalQuery, text_matches: int | None,
+                references: frozenset[str] = frozenset()) -> Plan:
+    """The plan for a query, given which of its identifier keys some announcement carries
+    (``references``: those few rows lead, and ``text_matches`` is not needed) and otherwise
+    how many announcements its indexed terms match (counted up to ``FEW_MATCHES + 1``; None
+    when it has no indexed term)."""
+    if references:
+        return Plan("reference", frozenset(references))
     if text_matches is not None and text_matches <= FEW_MATCHES:
         return Plan("text")
     if query.county and text_matches is None:

@@ -28,7 +28,7 @@ from market.portal.rules import (
     parse_query,
     plan_search,
 )
-from market.portal.store import count_statement, search_statement
+from market.portal.store import count_statement, references_statement, search_statement
 from market.projects.store import AnnouncementRow
 
 __all__ = ["PortalService", "announcement_view", "result_view"]
@@ -75,10 +75,13 @@ class PortalService:
                     await session.execute(text(  # SET LOCAL of both, in one round trip
                         "SELECT set_config('max_parallel_workers_per_gather', '0', true), "
                         "set_config('plan_cache_mode', 'force_custom_plan', true)"))
-                counting = count_statement(query, dialect)
+                finding = references_statement(query)
+                known = frozenset() if finding is None else frozenset(
+                    (await session.scalars(finding)).all())
+                counting = None if known else count_statement(query, dialect)
                 matches = None if counting is None else int(
                     (await session.execute(counting)).scalar_one())
-                plan = plan_search(query, matches)
+                plan = plan_search(query, matches, known)
                 stmt = search_statement(query, dialect, plan)
                 rows = list((await session.scalars(stmt)).all())
         more = len(rows) > query.limit

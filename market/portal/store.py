@@ -1,6 +1,15 @@
 """The portal's search in SQL, per dialect: the statement a ``PortalQuery`` becomes.
 
-The full-text structures are created by migration 0009 (``web/migrations/versions``):
+The full-text structures are created by migration 0010 (``web/migrations/versions``), the
+identifier column's index by 0011:
+
+- **Both**: an identifier term (``market.portal.rules.is_identifier``: ``GD20260012345``) is
+  first looked up in ``announcements.reference`` (``references_statement``: an equality on
+  ``ix_announcements_reference``, a few µs). The keys found become ``Plan.references``: those
+  terms are then ``reference = :key`` and the index leads; a key no announcement carries
+  leaves its term to the full text, as any other term. Without the lookup a project number
+  read the posting lists of its 11 trigrams, each shared with all the other project numbers
+  (docs/benchmarks.md B7).
 
 - **SQLite** (the embedded default): ``announcements_fts``, an FTS5 table with the ``trigram``
   tokenizer over ``announcements.title`` and ``body`` (external content: it stores the index,
@@ -33,18 +42,40 @@ from typing import Final
 
 from sqlalchemy import Select, TextClause, or_, select, text, tuple_
 
-from market.portal.rules import FEW_MATCHES, Plan, PortalQuery, fts5_phrase, like_pattern
+from market.portal.rules import (
+    FEW_MATCHES,
+    Plan,
+    PortalQuery,
+    Term,
+    fts5_phrase,
+    identifier_keys,
+    like_pattern,
+    reference_key,
+)
 from market.projects.store import AnnouncementRow
 
-__all__ = ["FTS_TABLE", "TEXT_EXPRESSION", "count_statement", "search_statement"]
+__all__ = ["FTS_TABLE", "TEXT_EXPRESSION", "count_statement", "references_statement",
+           "search_statement"]
 
 FTS_TABLE: Final = "announcements_fts"
 #: The indexed expression on PostgreSQL: a query must spell it the same way to use the index.
 TEXT_EXPRESSION: Final = "lower(announcements.title || ' ' || announcements.body)"
 
 
-def _fts_match(query: PortalQuery) -> str:
-    return " AND ".join(fts5_phrase(t) for t in query.terms if t.indexed)
+def _fts_match(terms: list[Term]) -> str:
+    return " AND ".join(fts5_phrase(t) for t in terms)
+
+
+def references_statement(query: PortalQuery) -> Select[str] | None:
+    """Which of the query's identifier keys some announcement carries (each at most once);
+    None when the query has no identifier term. The same on both dialects."""
+    keys = identifier_keys(query)
+    if not keys:
+        return None
+    # equalities, not an expanding IN: the statement compiles to plain SQL (web/portal_sql.py)
+    return (select(AnnouncementRow.reference)
+            .where(or_(*(AnnouncementRow.reference == k for k in sorted(set(keys)))))
+            .distinct())
 
 
 def count_statement(query: PortalQuery, dialect: str) -> TextClause | None:
@@ -56,7 +87,7 @@ def count_statement(query: PortalQuery, dialect: str) -> TextClause | None:
     if dialect != "sqlite":
         return None
     return text(f"SELECT count(*) FROM (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} "
-                "MATCH :fts LIMIT :cap)").bindparams(fts=_fts_match(query),
+                "MATCH :fts LIMIT :cap)").bindparams(fts=_fts_match(indexed),
                                                      cap=FEW_MATCHES + 1)
 
 
@@ -89,20 +120,26 @@ def search_statement(query: PortalQuery, dialect: str,
     if query.after is not None:
         stmt = stmt.where(tuple_(a.published_at_ms, a.id)
                           < tuple_(query.after.published_at_ms, query.after.id))
-    indexed = [t for t in query.terms if t.indexed]
-    short = [t for t in query.terms if not t.indexed]
+    looked_up = [t for t in query.terms
+                 if t.identifier and reference_key(t.text) in plan.references]
+    for term in looked_up:
+        stmt = stmt.where(a.reference == reference_key(term.text))
+    searched = [t for t in query.terms if t not in looked_up]
+    few = plan.lead == "reference"  # a handful of rows: the other terms checked row by row
+    indexed = [t for t in searched if t.indexed and not few]
+    short = [t for t in searched if t not in indexed]
     if dialect == "sqlite":
         if indexed:
             row_id = "announcements.id" if plan.lead == "text" else "(announcements.id + 0)"
             stmt = stmt.where(text(
                 f"{row_id} IN (SELECT rowid FROM {FTS_TABLE} "
-                f"WHERE {FTS_TABLE} MATCH :fts)").bindparams(fts=_fts_match(query)))
+                f"WHERE {FTS_TABLE} MATCH :fts)").bindparams(fts=_fts_match(indexed)))
         for term in short:
             pattern = like_pattern(term)
             stmt = stmt.where(or_(a.title.like(pattern, escape="\\"),
                                   a.body.like(pattern, escape="\\")))
     else:
-        for i, term in enumerate(query.terms):
+        for i, term in enumerate(searched):
             if term.indexed:
                 stmt = stmt.where(text(f"{TEXT_EXPRESSION} LIKE :term{i} ESCAPE '\\'")
                                   .bindparams(**{f"term{i}": like_pattern(term).lower()}))

@@ -396,4 +396,5 @@ class ProjectService:
         session.add(AnnouncementRow(
             project_id=project.id, lot_id=lot.id, kind=kind, title=f"{project.title} {lot.title}",
             body=body, region_code=project.region_code, method=lot.method,
-            category_code=lot.category_code, dates=dates, published_at_ms=now))
+            category_code=lot.category_code, dates=dates, published_at_ms=now,
+            reference=project.id.upper()))

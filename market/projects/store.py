@@ -83,7 +83,9 @@ class AnnouncementRow(Base):
     __tablename__ = "announcements"
     __table_args__ = (Index("ix_announcements_published", "region_code", "published_at_ms"),
                       # the portal's order (market.portal; migration 0009)
-                      Index("ix_announcements_order", "published_at_ms", "id"))
+                      Index("ix_announcements_order", "published_at_ms", "id"),
+                      # the portal's identifier lookup (market.portal; migration 0011)
+                      Index("ix_announcements_reference", "reference"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
                                     primary_key=True, autoincrement=True)
@@ -97,6 +99,10 @@ class AnnouncementRow(Base):
     category_code: Mapped[str] = mapped_column(String(20), nullable=False)
     dates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
     published_at_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    #: The identifier the announcement is found by (the project's id, upper case:
+    #: ``market.portal.rules.reference_key``); the portal looks an identifier term up here.
+    reference: Mapped[str] = mapped_column(String(_ID), nullable=False, default="",
+                                           server_default="")
 
 
 def lot_state(row: LotRow) -> LotState:

@@ -150,6 +150,10 @@ async def test_an_announcement_published_by_a_project_is_found_with_its_dates(
     assert {d["article"]: d["day"] for d in shown["dates"]} == {
         "O87 16": "2026-09-18", "O87 18": "2026-09-17", "GPL 35": "2026-10-08"}
     assert all(d["rule_zh"] and d["rule_en"] for d in shown["dates"])
+    # the project's id is the announcement's reference: looked up, in any case
+    for q in (project.id, project.id.lower(), project.id.upper()):
+        page = await portal.search(portal.parse({"q": q}))
+        assert [item["id"] for item in page["items"]] == [shown["id"]], q
 
 
 async def test_every_plan_gives_the_same_page(session_factory: Any) -> None:
@@ -173,3 +177,51 @@ async def test_every_plan_gives_the_same_page(session_factory: Any) -> None:
                 for lead in ("text", "order", "region")}
             assert pages["text"] == pages["order"] == pages["region"], params
             assert pages["text"], params
+
+
+async def test_a_project_number_is_looked_up_in_the_reference_column(
+        session_factory: Any) -> None:
+    """An identifier term (ASCII letters and digits with a digit, 6+) some announcement carries
+    as its reference finds exactly those announcements, in any case; one that nobody carries is
+    searched in the text as before; Chinese and short terms are unchanged."""
+    rows = [  # (title, body, reference, day offset)
+        ("广州市第一中学计算机采购公告", "台式计算机，项目编号GD20260012345。",
+         "GD20260012345", 0),
+        ("广州市第一中学计算机更正公告", "更正：项目编号GD20260012345的交货期。",
+         "GD20260012345", 1),
+        ("深圳市人民医院医疗设备采购公告", "项目编号GD20260012346，参照GD20260012345的参数。",
+         "GD20260012346", 2),
+        ("佛山市道路修缮工程", "施工须符合GB50300标准，项目编号GD20260099999。",
+         "GD20260099999", 3),
+    ]
+    async with session_factory() as session, session.begin():
+        made = [AnnouncementRow(project_id=f"prj-{i}", lot_id=None, kind="procurement",
+                                title=title, body=body, region_code="440106",
+                                method="open_tender", category_code="A02010104", dates=[],
+                                published_at_ms=T0 + offset * DAY, reference=reference)
+                for i, (title, body, reference, offset) in enumerate(rows)]
+        session.add_all(made)
+    portal = PortalService(session_factory)
+    both = ["广州市第一中学计算机更正公告", "广州市第一中学计算机采购公告"]
+    # the number's own announcements, not the one whose body merely mentions it
+    assert await _titles(portal, q="GD20260012345") == both
+    assert await _titles(portal, q="gd20260012345") == both
+    assert await _titles(portal, q="ＧＤ２０２６００１２３４５") == both  # full width
+    # with other terms and filters: they still hold, checked on those rows
+    assert await _titles(portal, q="GD20260012345 更正") == both[:1]
+    assert await _titles(portal, q="GD20260012345 正公") == both[:1]  # 2 characters too
+    assert await _titles(portal, q="GD20260012345", region="440300") == []
+    assert await _titles(portal, q="GD20260012345", limit="1") == both[:1]
+    first = await portal.search(portal.parse({"q": "GD20260012345", "limit": "1"}))
+    rest = await portal.search(portal.parse({"q": "GD20260012345", "limit": "1",
+                                             "cursor": first["next_cursor"]}))
+    assert [item["title"] for item in rest["items"]] == both[1:]
+    assert rest["next_cursor"] is None
+    # an identifier no announcement carries is full text: a standard's number in a body
+    assert await _titles(portal, q="GB50300") == ["佛山市道路修缮工程"]
+    assert await _titles(portal, q="gb50300") == ["佛山市道路修缮工程"]
+    # not identifiers: as before (a trigram phrase; a 2-character LIKE; a 5-character run)
+    assert await _titles(portal, q="计算机") == both
+    assert await _titles(portal, q="参照") == ["深圳市人民医院医疗设备采购公告"]
+    assert await _titles(portal, q="12345") == [
+        "深圳市人民医院医疗设备采购公告", *both]

@@ -18,8 +18,12 @@ from market.portal.rules import (
     encode_cursor,
     excerpt,
     fts5_phrase,
+    identifier_keys,
+    is_identifier,
     like_pattern,
     parse_query,
+    plan_search,
+    reference_key,
     split_terms,
 )
 
@@ -113,3 +117,51 @@ def test_the_excerpt_is_cut_around_the_first_hit() -> None:
 @pytest.mark.parametrize("region", ["110000", "440000", "650000"])
 def test_any_province_is_accepted(region: str) -> None:
     assert ok(region=region).region_high == region[:2] + "9999"
+
+
+# --- identifiers: looked up in announcements.reference before the full text ---------------
+
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("GD20260012345", True), ("gd20260012345", True), ("P3f9a0c1b2d4e5f6", True),
+    ("202612", True), ("A02010104", True), ("ABC123", True),
+    ("AB123", False),  # 5 characters: a word, not a number
+    ("Lenovo", False), ("ThinkPad", False),  # no digit
+    ("计算机", False), ("GD2026号", False), ("GD-2026-0012345", False), ("GD_20260012345", False),
+    ("Ｇ" + "D20260012345", False),  # full width before NFKC (split_terms normalises it)
+])
+def test_what_counts_as_an_identifier(text: str, expected: bool) -> None:
+    assert is_identifier(text) is expected
+
+
+@given(st.text(_ALNUM, min_size=6, max_size=50).filter(lambda t: any(c.isdigit() for c in t)))
+def test_any_ascii_run_of_six_or_more_with_a_digit_is_an_identifier(text: str) -> None:
+    assert is_identifier(text)
+    assert reference_key(text) == reference_key(text.swapcase())  # case-insensitive lookup
+
+
+@given(st.text(min_size=1, max_size=60))
+def test_an_identifier_is_only_ascii_letters_and_digits_with_a_digit(text: str) -> None:
+    expected = (6 <= len(text) <= 50 and all(c in _ALNUM for c in text)
+                and any(c in "0123456789" for c in text))
+    assert is_identifier(text) is expected
+
+
+def test_full_width_identifiers_are_normalised_then_recognised() -> None:
+    (term,) = split_terms("ＧＤ２０２６００１２３４５")
+    assert term.identifier and reference_key(term.text) == "GD20260012345"
+
+
+def test_identifier_keys_and_the_reference_plan() -> None:
+    query = ok(q="gd20260012345 医疗设备 保安 AB123")
+    assert identifier_keys(query) == ("GD20260012345",)
+    assert identifier_keys(ok(q="医疗设备 保安")) == ()
+    # a key some announcement carries: the reference index leads, whatever the text count
+    plan = plan_search(query, 5_000, frozenset({"GD20260012345"}))
+    assert plan.lead == "reference" and plan.references == frozenset({"GD20260012345"})
+    # none found: the term is full text, planned as before
+    assert plan_search(query, 5_000).lead == "order"
+    assert plan_search(query, 3).lead == "text"
+    assert plan_search(query, 3).references == frozenset()
