@@ -25,10 +25,7 @@ Must not import: market, web.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +66,7 @@ from bidroom.opening.session import (
     event_to_dict,
 )
 from bidroom.receipts import canonical_json
+from bidroom.stores.files import HASH_CHUNK, ContentFiles, sha256_file
 from bidroom.stores.sql import Base, sql_errors
 
 __all__ = [
@@ -90,7 +88,6 @@ __all__ = [
 ]
 
 GENESIS_HASH: Final = "0" * 64
-HASH_CHUNK: Final = 1 << 20
 _ID: Final = 64
 
 
@@ -269,73 +266,16 @@ class LogEntry:
 # --------------------------------------------------------------------------- files
 
 
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks (hex)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as source:
-        while chunk := source.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-class CiphertextFiles:
-    """Content-addressed, write-once ciphertext files under ``DATA_DIR/openings``."""
+class CiphertextFiles(ContentFiles):
+    """Content-addressed, write-once ciphertext files: ``DATA_DIR/openings/<opening>/<sha256>.cms``
+    (``bidroom.stores.files``), and where a bid its owner decrypted is kept."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        self.root = self.data_dir / "openings"
-
-    def relative_path(self, opening_id: str, sha256: str) -> str:
-        return f"openings/{opening_id}/{sha256}.cms"
-
-    def path(self, relative: str) -> Path:
-        return self.data_dir / relative
-
-    def incoming_dir(self, opening_id: str) -> Path:
-        """Where an upload streams to before it is checked (same file system: the final
-        step is a hard link)."""
-        path = self.root / opening_id / ".incoming"
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return path
+        super().__init__(data_dir, area="openings", suffix=".cms", what="ciphertext")
 
     def opened_dir(self, opening_id: str, supplier_id: str) -> Path:
         """Where a bid decrypted by its owner is kept for evaluation."""
         return self.root / opening_id / "opened" / supplier_id
-
-    def keep(self, opening_id: str, sha256: str, temporary: Path) -> str:
-        """Move a checked upload into place as ``<sha256>.cms`` (read-only). A file of that
-        digest already there is kept as is (same content); the temporary file is removed."""
-        relative = self.relative_path(opening_id, sha256)
-        final = self.path(relative)
-        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(temporary, 0o440)
-        try:
-            os.link(temporary, final)  # never overwrites
-        except FileExistsError:
-            pass
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-        return relative
-
-    def verify(self, relative: str, sha256: str) -> Path:
-        """The file's path after re-hashing it; ``ciphertext_corrupted`` if it changed."""
-        path = self.path(relative)
-        try:
-            actual = sha256_file(path)
-        except OSError as error:
-            raise ConflictError(f"the stored ciphertext cannot be read: {error}",
-                                code="ciphertext_corrupted") from error
-        if actual != sha256:
-            raise ConflictError(
-                "the stored ciphertext does not match its receipt's SHA-256",
-                code="ciphertext_corrupted", expected=sha256, actual=actual,
-            )
-        return path
-
-    @staticmethod
-    def temporary_name(directory: Path) -> Path:
-        return directory / f"upload-{uuid.uuid4().hex}.part"
 
 
 # --------------------------------------------------------------------------- the repository

@@ -6,24 +6,19 @@ Must not import: web.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
-import uuid
 from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bidroom.errors import ConflictError
+from bidroom.stores.files import ContentFiles
 from bidroom.stores.sql import Base
 
 __all__ = ["DocumentDownloadRow", "DocumentFiles", "DocumentVersionRow", "RegistrationRow",
            "TenderDocumentRow"]
 
 _ID: Final = 64
-_CHUNK: Final = 1 << 20
 # SQLite auto-increments only an INTEGER PRIMARY KEY.
 _SERIAL: Final = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -118,55 +113,14 @@ class RegistrationRow(Base):
     refunded_by: Mapped[str | None] = mapped_column(String(_ID))
 
 
-class DocumentFiles:
-    """Content-addressed, write-once document files under ``DATA_DIR/tendering`` (like
-    ``bidroom.opening.store.CiphertextFiles``): ``tendering/<lot>/<sha256>.bin``."""
+class DocumentFiles(ContentFiles):
+    """Content-addressed, write-once document files: ``DATA_DIR/tendering/<lot>/<sha256>.bin``
+    (``bidroom.stores.files``, as the sealed bids are kept); ``document_corrupted`` when a
+    stored file no longer matches, so a download never serves other bytes than it records."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-
-    def relative_path(self, lot_id: str, sha256: str) -> str:
-        return f"tendering/{lot_id}/{sha256}.bin"
-
-    def path(self, relative: str) -> Path:
-        return self.data_dir / relative
+        super().__init__(data_dir, area="tendering", suffix=".bin", what="document")
 
     def incoming(self, lot_id: str) -> Path:
         """A fresh temporary file name on the same file system as the final place."""
-        directory = self.data_dir / "tendering" / lot_id / ".incoming"
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return directory / f"upload-{uuid.uuid4().hex}.part"
-
-    def keep(self, lot_id: str, sha256: str, temporary: Path) -> str:
-        """Move a received upload into place as ``<sha256>.bin`` (read-only); a file of that
-        digest already there is kept (same content). The temporary file is removed."""
-        relative = self.relative_path(lot_id, sha256)
-        final = self.path(relative)
-        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(temporary, 0o440)
-        try:
-            os.link(temporary, final)  # never overwrites
-        except FileExistsError:
-            pass
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-        return relative
-
-    def verify(self, relative: str, sha256: str) -> Path:
-        """The file's path after re-hashing it: ``document_corrupted`` if it changed, so a
-        download never serves bytes other than the SHA-256 it records."""
-        path = self.path(relative)
-        digest = hashlib.sha256()
-        try:
-            with path.open("rb") as source:
-                while chunk := source.read(_CHUNK):
-                    digest.update(chunk)
-        except OSError as error:
-            raise ConflictError(f"the stored document cannot be read: {error}",
-                                code="document_corrupted") from error
-        if digest.hexdigest() != sha256:
-            raise ConflictError("the stored document does not match its SHA-256",
-                                code="document_corrupted", expected=sha256,
-                                actual=digest.hexdigest())
-        return path
+        return self.temporary_name(self.incoming_dir(lot_id))
