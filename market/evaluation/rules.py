@@ -359,6 +359,7 @@ def aggregate(scheme: Scheme, suppliers: Sequence[str], scores: Sequence[ExpertS
     experts = sorted({s.expert_id for s in scores})
     flags: list[ReviewFlag] = []
     cells: dict[tuple[str, str], list[ExpertScore]] = {}
+    given: set[tuple[str, str, str]] = set()  # (supplier, criterion, expert) with any score
     for s in scores:
         if s.supplier_id not in wanted:
             continue
@@ -367,6 +368,7 @@ def aggregate(scheme: Scheme, suppliers: Sequence[str], scores: Sequence[ExpertS
             flags.append(ReviewFlag("unknown_criterion", s.supplier_id, s.criterion_id,
                                     s.expert_id, s.points))
             continue
+        given.add((s.supplier_id, s.criterion_id, s.expert_id))
         if not 0 <= s.points <= criterion.max_points:
             flags.append(ReviewFlag("out_of_range", s.supplier_id, s.criterion_id, s.expert_id,
                                     s.points))
@@ -376,8 +378,8 @@ def aggregate(scheme: Scheme, suppliers: Sequence[str], scores: Sequence[ExpertS
     for supplier in sorted(wanted):
         for cid, criterion in scored.items():
             cell = cells.get((supplier, cid), [])
-            seen = {s.expert_id for s in cell}
-            flags.extend(ReviewFlag("missing", supplier, cid, e) for e in experts if e not in seen)
+            flags.extend(ReviewFlag("missing", supplier, cid, e) for e in experts
+                         if (supplier, cid, e) not in given)
             if not cell:
                 result[(supplier, cid)] = Decimal(0)
                 continue
