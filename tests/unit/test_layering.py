@@ -32,6 +32,8 @@ PURE = {
                                  "secrets", "os", "pathlib"},
     "market/catalog/rules.py": {"asyncio", "redis", "sqlalchemy", "time", "datetime", "random",
                                 "secrets", "os", "pathlib"},
+    "bidroom/merkle.py": {"asyncio", "redis", "sqlalchemy", "time", "datetime", "random",
+                          "secrets", "os", "pathlib", "io", "market", "web"},
 }
 
 
