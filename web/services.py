@@ -227,9 +227,10 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
                         threshold_fen=projects.rules.open_tender_threshold_fen)
     tendering = TenderingService(sessions, projects, DocumentFiles(settings.data_dir),
                                  now_ms=clock.now_ms)
+    experts = ExpertService(sessions, now_ms=clock.now_ms)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
                         closer, platform_key, clock, openings, hall, backup, calendar, projects,
-                        relay, feed, plans, tendering, ExpertService(sessions, now_ms=clock.now_ms))
+                        relay, feed, plans, tendering, experts)
     await hub.start()
     closer.start()
     await hall.start()

@@ -82,15 +82,15 @@ class StatusRefusal:
 def check_transition(current: ExpertStatus, target: ExpertStatus,
                      reason: str | None) -> StatusRefusal | None:
     """Whether an expert may move from ``current`` to ``target`` (``TRANSITIONS``): retired is
-    final (``expert_retired``), other moves not listed are ``invalid_transition`` (the same
-    status included); suspending or retiring needs a reason (``reason_required``)."""
+    final (``expert_retired``), other moves not listed are ``invalid_status_change`` (the same
+    status included); suspending or retiring needs a reason (``status_reason_required``)."""
     if current is ExpertStatus.RETIRED:
         return StatusRefusal("expert_retired", "专家已解聘 / the expert is retired")
     if target not in TRANSITIONS[current]:
-        return StatusRefusal("invalid_transition",
+        return StatusRefusal("invalid_status_change",
                              f"不能从 {current} 变为 {target} / {current} cannot become {target}")
     if target in _NEEDS_REASON and not (reason and reason.strip()):
-        return StatusRefusal("reason_required", "暂停或解聘须说明理由 / a suspension or "
+        return StatusRefusal("status_reason_required", "暂停或解聘须说明理由 / a suspension or "
                                                 "retirement needs a reason")
     return None
 

@@ -350,7 +350,8 @@ class ExpertService:
     async def update_status(self, principal: Principal, expert_id: str, status: str,
                             reason: str | None = None) -> ExpertView:
         """Move an expert along ``rules.TRANSITIONS``: ``expert_retired``,
-        ``invalid_transition``, ``reason_required``; ``invalid_field`` for a status unknown."""
+        ``invalid_status_change`` (409), ``status_reason_required`` (422); ``invalid_field``
+        for an unknown status."""
         if status not in set(ExpertStatus):
             raise _invalid("status", "active, suspended or retired")
         target = ExpertStatus(status)
@@ -362,6 +363,9 @@ class ExpertService:
                     row = await self._visible(session, principal, expert_id)
                     _admin_in_scope(principal, row.region_code)
                     refusal = check_transition(ExpertStatus(row.status), target, note)
+                    if refusal is not None and refusal.reason == "status_reason_required":
+                        raise ValidationError(refusal.message, code=refusal.reason,
+                                              field="reason")
                     if refusal is not None:
                         raise ConflictError(refusal.message, code=refusal.reason,
                                             status=row.status, target=status)
