@@ -300,30 +300,34 @@ class ExpertService:
                         region_code=region_code, status=ExpertStatus.ACTIVE.value,
                         status_reason=None, user_id=None, created_by=principal.user_id,
                         created_at_ms=now, updated_at_ms=now)
-        with sql_errors("register an expert"):
-            async with self._sessions.begin() as session:
-                for code in codes:
-                    if not valid_category_code(code) or await session.get(CategoryRow,
-                                                                          code) is None:
-                        raise NotFoundError(f"category {code} not found",
-                                            code="category_not_found", category=code)
-                taken = await session.scalar(select(ExpertRow.id).where(
-                    ExpertRow.id_hash == id_hash))
-                if taken is not None:
-                    raise ConflictError("该证件号码的专家已登记 / an expert with this ID number "
-                                        "is registered", code="expert_already_registered")
-                session.add(row)
-                await session.flush()
-                spec_rows = [SpecialtyRow(expert_id=row.id, category_code=c) for c in codes]
-                for a in aff_rows:
-                    a.expert_id = row.id
-                for r in rel_rows:
-                    r.expert_id = row.id
-                session.add_all([*spec_rows, *aff_rows, *rel_rows])
-                emit(session, "expert.registered", f"expert:{row.id}",
-                     {"region_code": region_code, "specialties": codes}, at_ms=now)
-                await session.flush()
-                facts = _facts(row, spec_rows, aff_rows, rel_rows, [])
+        try:
+            with sql_errors("register an expert"):
+                async with self._sessions.begin() as session:
+                    for code in codes:
+                        if not valid_category_code(code) or await session.get(CategoryRow,
+                                                                              code) is None:
+                            raise NotFoundError(f"category {code} not found",
+                                                code="category_not_found", category=code)
+                    taken = await session.scalar(select(ExpertRow.id).where(
+                        ExpertRow.id_hash == id_hash))
+                    if taken is not None:
+                        raise _already_registered()
+                    session.add(row)
+                    await session.flush()
+                    spec_rows = [SpecialtyRow(expert_id=row.id, category_code=c) for c in codes]
+                    for a in aff_rows:
+                        a.expert_id = row.id
+                    for r in rel_rows:
+                        r.expert_id = row.id
+                    session.add_all([*spec_rows, *aff_rows, *rel_rows])
+                    emit(session, "expert.registered", f"expert:{row.id}",
+                         {"region_code": region_code, "specialties": codes}, at_ms=now)
+                    await session.flush()
+                    facts = _facts(row, spec_rows, aff_rows, rel_rows, [])
+        except ConflictError as exc:  # a concurrent registration of the same person
+            if exc.code == "integrity_conflict":
+                raise _already_registered() from exc
+            raise
         return ExpertView(row, facts)
 
     async def _visible(self, session: AsyncSession, principal: Principal,
@@ -428,8 +432,7 @@ class ExpertService:
                         other = await session.scalar(select(ExpertRow.id).where(
                             ExpertRow.user_id == user_id, ExpertRow.id != row.id))
                         if other is not None:
-                            raise ConflictError("该用户已关联其他专家 / the user is linked to "
-                                                "another expert", code="user_already_linked")
+                            raise _already_linked()
                     row.user_id, row.updated_at_ms = user_id, now
                     emit(session, "expert.user_linked", f"expert:{row.id}",
                          {"user_id": user_id}, at_ms=now)
@@ -437,6 +440,10 @@ class ExpertService:
                     return await self._view(session, row)
         except StaleDataError as exc:
             raise _concurrent() from exc
+        except ConflictError as exc:  # a concurrent link of the same user to another expert
+            if exc.code == "integrity_conflict":
+                raise _already_linked() from exc
+            raise
 
     async def list_experts(self, principal: Principal, *, status: str | None = None,
                    limit: int = 100, offset: int = 0) -> tuple[list[ExpertView], int]:
@@ -487,6 +494,16 @@ class ExpertService:
         return [f for f in facts
                 if any(covers(s, w) for s in f.specialties for w in wanted)
                 and available_on(f.unavailable, on_day)]
+
+
+def _already_registered() -> ConflictError:
+    return ConflictError("该证件号码的专家已登记 / an expert with this ID number is registered",
+                         code="expert_already_registered")
+
+
+def _already_linked() -> ConflictError:
+    return ConflictError("该用户已关联其他专家 / the user is linked to another expert",
+                         code="user_already_linked")
 
 
 def _concurrent() -> ConflictError:
