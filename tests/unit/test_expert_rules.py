@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from market.catalog.rules import category_ancestors
 from market.experts.rules import (
     TRANSITIONS,
     DayRange,
@@ -79,3 +80,13 @@ def test_a_specialty_covers_its_category_and_below() -> None:
     assert covers("A0201", "A0201")
     assert not covers("A020101", "A02")
     assert not covers("A03", "A0201")
+
+
+_CODES = st.builds(lambda letter, parts: letter + "".join(parts), st.sampled_from("ABC"),
+                   st.lists(st.sampled_from(["01", "02", "10", "99"]), max_size=6))
+
+
+@given(_CODES, _CODES)
+def test_a_specialty_covers_exactly_the_category_and_its_descendants(specialty: str,
+                                                                     wanted: str) -> None:
+    assert covers(specialty, wanted) == (specialty in (*category_ancestors(wanted), wanted))
