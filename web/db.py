@@ -54,6 +54,7 @@ MODEL_MODULES: Final = (
     "market.feed.store",
     "market.plans.store",
     "market.tendering.store",
+    "market.experts.store",
 )
 
 _ATTEMPTS: Final = 3

@@ -29,6 +29,7 @@ from bidroom.stores.redis import RedisClient, connect_redis, redis_time_ms
 from bidroom.stores.sql import AuctionRepository, make_engine, make_session_factory
 from market.calendar import CalendarService, CalendarStore
 from market.events import Consumer, Relay
+from market.experts.service import ExpertService
 from market.feed import FEED_GROUP, FEED_KINDS, Feed, FeedReconciler, FeedService
 from market.plans.service import PlanService
 from market.projects.service import ProjectService
@@ -112,6 +113,7 @@ class Services:
     feed: Feed  # the market's feed of the core (market.feed)
     plans: PlanService
     tendering: TenderingService
+    experts: ExpertService
 
     async def result_with_names(self, result: dict[str, Any]) -> dict[str, Any]:
         """Identities are revealed with the result: add each organisation's names."""
@@ -225,9 +227,10 @@ async def build_services(settings: Settings, *, redis_url: str, database_url: st
                         threshold_fen=projects.rules.open_tender_threshold_fen)
     tendering = TenderingService(sessions, projects, DocumentFiles(settings.data_dir),
                                  now_ms=clock.now_ms)
+    experts = ExpertService(sessions, now_ms=clock.now_ms)
     services = Services(settings, redis, engine, sessions, registry, auctions, executor, hub,
                         closer, platform_key, clock, openings, hall, backup, calendar, projects,
-                        relay, feed, plans, tendering)
+                        relay, feed, plans, tendering, experts)
     await hub.start()
     closer.start()
     await hall.start()

@@ -148,7 +148,7 @@ _PATH_IDS = {"auction_id": "auctions", "opening_id": "openings", "user_id": "use
              "project_id": "projects", "lot_id": "lots", "day": "days", "year": "years",
              "budget_project_id": "budget_projects", "plan_id": "plans",
              "document_id": "documents", "registration_id": "registrations",
-             "announcement_id": "announcements"}
+             "announcement_id": "announcements", "expert_id": "experts"}
 _LAB: list[Lab] = []
 
 
@@ -229,6 +229,16 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
                                                         "category_code": "A020101",
                                                         "amount_fen": 300_000_000})
         assert plan.status_code == 201, plan.text
+        admin = {"Authorization": f"Bearer {parties['admin'].token}"}
+        expert = await http.post("/api/experts", headers=admin, json={
+            "name": "张三", "id_number": "11010519491231002X", "region_code": "440100",
+            "specialties": ["A0201"],
+            "affiliations": [{"kind": "employment", "org_id": parties["supplier"].org_id,
+                              "from": "2015-09-01"}]})
+        assert expert.status_code == 201, expert.text
+        linked = await http.put(f"/api/experts/{expert.json()['id']}/user", headers=admin,
+                                json={"user_id": parties["expert"].user_id})
+        assert linked.status_code == 200, linked.text
         tender = await http.post("/api/projects", headers=purchaser, json={
             "title": "某市第一中学打印机采购", "method": "open_tender", "region_code": "440100",
             "lots": [{"title": "打印机", "category_code": "A02010105",
@@ -270,6 +280,7 @@ async def _seed(app: Any, data_dir: Path) -> tuple[dict[str, Party], dict[str, l
         "budget_projects": [budget.json()["id"]],
         "plans": [plan.json()["id"]],
         "announcements": [announcement_id, "0"],
+        "experts": [expert.json()["id"]],
     })
     return parties, ids
 

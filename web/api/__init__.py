@@ -17,6 +17,7 @@ from web.api import (
     auctions,
     calendar,
     catalog,
+    experts,
     openings,
     plans,
     portal,
@@ -35,7 +36,7 @@ def operations() -> list[Operation]:
     return [*system.ops.operations, *registry.ops.operations, *catalog.ops.operations,
             *auctions.ops.operations, *openings.ops.operations, *calendar.ops.operations,
             *projects.ops.operations, *plans.ops.operations, *tendering.ops.operations,
-            *portal.ops.operations]
+            *portal.ops.operations, *experts.ops.operations]
 
 
 def routes() -> list[BaseRoute]:
